@@ -1,0 +1,30 @@
+# alptk: `make demo` runs the default recipe, `make test` runs the test suite.
+# Both install first (into tools/venv, from PyPI only) when the environment is missing or stale.
+
+PYTHON ?= python3
+VENV := tools/venv
+STAMP := $(VENV)/.installed
+DEMO := egs/mini_synth/alp1
+
+.PHONY: install demo test lint clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	@touch $@
+	@echo "alptk installed in $(VENV) (activate with: . $(VENV)/bin/activate)"
+
+demo: install
+	cd $(DEMO) && ./run.sh
+
+test: install
+	$(VENV)/bin/python -m pytest -m "not slow or slow" tests
+
+lint: install
+	$(VENV)/bin/ruff check alptk tests benchmarks
+
+clean:
+	rm -rf $(VENV) *.egg-info

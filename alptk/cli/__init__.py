@@ -1,0 +1,57 @@
+"""The ``alptk`` command: one Typer app, a group per stage. Commands parse and call library functions."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from alptk.cli.data import app as data_app
+from alptk.cli.features import app as features_app
+from alptk.cli.tokenizer import app as tokenizer_app
+from alptk.errors import AlptkError
+from alptk.progress import console
+from alptk.version import __version__
+
+app = typer.Typer(
+    name="alptk",
+    help="Audio-language pre-training toolkit: data, features, tokenizers, training and scoring for recipes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data_app, name="data")
+app.add_typer(features_app, name="features")
+app.add_typer(tokenizer_app, name="tokenizer")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"alptk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """alptk: audio-language pre-training toolkit."""
+    if debug:
+        os.environ["ALPTK_DEBUG"] = "1"
+
+
+def main() -> None:
+    """Entry point: a user error is one line on stderr and exit status 1 (``--debug`` shows the traceback)."""
+    try:
+        app()
+    except AlptkError as err:
+        if os.environ.get("ALPTK_DEBUG"):
+            raise
+        console.print(f"[bold red]error:[/] {err}", soft_wrap=True, highlight=False, markup=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Corpus preparation: one function per corpus writing Kaldi data directories (``alptk data prepare``)."""

@@ -1,0 +1,25 @@
+"""``alptk data prepare <corpus>``: the corpus preparation functions as commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from alptk.corpora.fsdd import prepare_fsdd
+from alptk.progress import log
+
+app = typer.Typer(help="Prepare a corpus as Kaldi data directories.", no_args_is_help=True)
+
+
+@app.command("fsdd")
+def fsdd(
+    corpus_dir: Path = typer.Option(..., help="The free-spoken-digit-dataset checkout (or its recordings/)."),
+    data_dir: Path = typer.Option(Path("data"), help="Where to write train, dev and test."),
+) -> None:
+    """Free Spoken Digit Dataset: train (takes 10-49), dev (takes 5-9) and the official test set (takes 0-4).
+
+    Example: alptk data prepare fsdd --corpus-dir downloads/free-spoken-digit-dataset --data-dir data
+    """
+    for name, count in prepare_fsdd(corpus_dir, data_dir).items():
+        log(f"{data_dir / name}: {count} utterances")

@@ -1,0 +1,37 @@
+"""Errors a user can cause. The CLI prints them as one line and exits non-zero; bugs stay tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AlptkError(Exception):
+    """A user mistake or bad input: the message says what is wrong and where."""
+
+
+class ConfigError(AlptkError):
+    """A configuration file or option is invalid."""
+
+
+class DataError(AlptkError):
+    """Bad input data, located by file, line and utterance where known."""
+
+    def __init__(
+        self,
+        message: str,
+        file: str | Path | None = None,
+        line: int | None = None,
+        utt: str | None = None,
+    ):
+        self.file, self.line, self.utt, self.reason = file, line, utt, message
+        super().__init__(locate(message, file, line, utt))
+
+
+def locate(message: str, file: str | Path | None = None, line: int | None = None, utt: str | None = None) -> str:
+    """Format a message as ``file:line: utterance: message``, leaving out what is unknown."""
+    where = ""
+    if file is not None:
+        where = f"{file}:{line}: " if line is not None else f"{file}: "
+    if utt is not None:
+        where += f"{utt}: "
+    return where + message

@@ -1,0 +1,59 @@
+"""Shared fixtures: small generated audio and Kaldi data directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from alptk.data.kaldi_dir import KaldiDir
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FSDD = REPO.parent / "shared" / "data" / "fsdd"
+
+
+def speechlike(seconds: float, rate: int, seed: int, channels: int = 1) -> np.ndarray:
+    """A voiced-sounding test signal: a few harmonics with vibrato, an envelope, and noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = rng.uniform(90, 220) * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    signal = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 1.5 * t) ** 2)
+    signal = 0.2 * signal + 0.01 * rng.standard_normal(len(t))
+    if channels > 1:
+        signal = np.stack([signal * (1 - 0.2 * c) for c in range(channels)], axis=1)
+    return signal.astype(np.float32)
+
+
+def make_speech_dir(
+    root: Path,
+    n_utts: int = 6,
+    rate: int = 16000,
+    n_speakers: int = 2,
+    fmt: str = "wav",
+    channels: int = 1,
+    seconds: tuple[float, float] = (0.6, 1.6),
+) -> Path:
+    """A valid Kaldi dir at ``root`` with ``n_utts`` audio files, transcripts and French translations."""
+    audio = root / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    tables: dict[str, dict[str, str]] = {"wav.scp": {}, "text": {}, "text.fr": {}, "utt2spk": {}}
+    for i in range(n_utts):
+        spk = f"spk{i % n_speakers}"
+        utt = f"{spk}-utt{i:03d}"
+        path = audio / f"{utt}.{fmt}"
+        soundfile.write(path, speechlike(rng.uniform(*seconds), rate, seed=i, channels=channels), rate)
+        tables["wav.scp"][utt] = str(path)
+        tables["text"][utt] = f"hello world number {i}"
+        tables["text.fr"][utt] = f"bonjour le monde numéro {i}"
+        tables["utt2spk"][utt] = spk
+    KaldiDir(tables).save(root / "data")
+    return root / "data"
+
+
+@pytest.fixture
+def speech_dir(tmp_path: Path) -> Path:
+    return make_speech_dir(tmp_path)
