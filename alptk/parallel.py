@@ -1,4 +1,4 @@
-"""Run a function over ``nj`` job splits in separate processes, with one shared progress bar.
+"""Run a function over ``nj`` job splits in forked processes, with one shared progress bar.
 
 Each job is ``func(*args, advance)`` where ``advance(n)`` reports finished items. A job that raises
 stops the whole run and its exception is raised in the caller (an ``AlptkError`` stays one line).
@@ -24,7 +24,7 @@ def run_jobs(
     with progress_bar(description, total) as advance:
         if len(jobs) == 1:
             return [func(*jobs[0], advance)]
-        ctx = mp.get_context("spawn")
+        ctx = mp.get_context("fork")
         messages = ctx.Queue()
         procs = [
             ctx.Process(target=_job_main, args=(func, job, index, messages), daemon=True)

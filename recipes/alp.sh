@@ -48,10 +48,9 @@ last_stage=4               # stages after this one come with later versions of a
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (${0##*/}) $*"; }
 fail() { log "error: $*" >&2; exit 1; }
 
-if [ "${stop_stage}" -gt "${last_stage}" ]; then
-    if [ "${stage}" -gt "${last_stage}" ]; then
-        fail "stage ${stage} is not available in this version of alptk (stages 1-${last_stage} are)"
-    fi
+if [ "${stage}" -gt "${last_stage}" ]; then
+    fail "stage ${stage} is not available in this version of alptk (stages 1-${last_stage} are)"
+elif [ "${stop_stage}" -gt "${last_stage}" ]; then
     log "stages $((last_stage + 1))-${stop_stage} are not available yet: stopping after stage ${last_stage}"
     stop_stage=${last_stage}
 fi

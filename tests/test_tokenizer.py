@@ -68,7 +68,7 @@ def test_errors(corpus: tuple[Path, Path], tmp_path: Path):
         train_tokenizer([data], tmp_path / "t", fields=["text.de"])
     with pytest.raises(DataError, match="no such data directory or text file"):
         train_tokenizer([tmp_path / "nope"], tmp_path / "t")
-    with pytest.raises(AlptkError, match="could not train a bpe model: .*[Vv]ocabulary size"):
+    with pytest.raises(AlptkError, match=r"could not train a bpe model: .*[Vv]ocabulary size"):
         train_tokenizer([data], tmp_path / "t", vocab_size=5000)
     with pytest.raises(AlptkError, match="tokenizer model not found"):
         Tokenizer(tmp_path / "missing")

@@ -1,0 +1,1 @@
+"""A small synthetic speech corpus generated with eSpeak NG."""

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# mini_synth/alp1, the default recipe: a corpus it synthesizes itself (eSpeak NG, English speech with
+# French translations), so it runs anywhere with nothing to download. `./run.sh --size tiny` for a quick run.
+set -euo pipefail
+. ./path.sh
+
+size=default   # corpus size: tiny or default
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --size) size=$2; shift 2 ;;
+        --size=*) size=${1#*=}; shift ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+
+"${MAIN_ROOT}/recipes/alp.sh" \
+    --local_data_opts "--size ${size}" \
+    --train_set train --valid_set dev --test_sets test --speech_sets "train_low speech_only" \
+    --token_type bpe --token_size 300 --token_sources "data/text_only data/train_low" \
+    --token_fields "text text.fr" --token_symbols "<mask> <en> <fr>" \
+    ${args[@]+"${args[@]}"}

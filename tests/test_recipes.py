@@ -1,0 +1,76 @@
+"""The staged template and the recipes: options, stage logging, and stages 1-4 on real and synthesized corpora."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kaldiio
+import pytest
+
+from alptk.data.kaldi_dir import KaldiDir, validate_dir
+from alptk.data.tokenizer import Tokenizer
+from tests.conftest import REPO, SHARED_FSDD
+
+
+def recipe_copy(name: str, tmp_path: Path) -> Path:
+    """A copy of egs/<name> in tmp_path, so runs do not touch the checkout; ALPTK_ROOT points back to it."""
+    work = tmp_path / name
+    shutil.copytree(REPO / "egs" / name, work, ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads"))
+    return work
+
+
+def run_recipe(work: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ALPTK_ROOT": str(REPO), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(["./run.sh", *args], cwd=work, env=env, capture_output=True, text=True, check=False)
+
+
+def test_template_help_and_unknown_option(tmp_path: Path):
+    work = recipe_copy("fsdd/asr1", tmp_path)
+    help_text = run_recipe(work, "--help")
+    assert help_text.returncode == 0 and "4    tokenizer" in help_text.stdout
+    bad = run_recipe(work, "--stage", "3", "--no_such_option", "1")
+    assert bad.returncode != 0 and "unknown option --no_such_option" in bad.stderr
+    later = run_recipe(work, "--stage", "6")
+    assert later.returncode != 0 and "stage 6 is not available in this version" in later.stderr
+
+
+@pytest.mark.slow
+def test_mini_synth_tiny_stages_1_to_4(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    work = recipe_copy("mini_synth/alp1", tmp_path)
+    result = run_recipe(work, "--size", "tiny", "--nj", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    monkeypatch.chdir(work)  # paths in recipe directories are relative to the recipe, as in Kaldi
+    for n in range(1, 5):
+        assert f"Stage {n}: " in result.stdout and "done in" in result.stdout
+    for name in ("train", "train_low", "dev", "test", "speech_only"):
+        assert validate_dir(work / "dump" / "raw" / name, fs=16000) == []
+        assert validate_dir(work / "dump" / "fbank" / name) == []
+        feats = kaldiio.load_scp(str(work / "dump" / "fbank" / name / "feats.scp"))
+        assert next(iter(feats.values())).shape[1] == 80
+    tokenizer = Tokenizer(work / "data" / "token_list" / "bpe300")
+    assert tokenizer.token_id("<fr>") > 3
+    test_fr = KaldiDir.load(work / "data" / "test").tables["text.fr"]
+    unknown = sum(tokenizer.encode(t).count(tokenizer.unk_id) for t in test_fr.values())
+    assert unknown == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_FSDD.is_dir(), reason=f"needs the FSDD recordings at {SHARED_FSDD}")
+def test_fsdd_stages_1_to_4_on_real_recordings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    work = recipe_copy("fsdd/asr1", tmp_path)
+    result = run_recipe(work, "--nj", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    monkeypatch.chdir(work)
+    counts = {name: len(KaldiDir.load(work / "data" / name).utterances) for name in ("train", "dev", "test")}
+    assert counts == {"train": 2400, "dev": 300, "test": 300}
+    assert KaldiDir.load(work / "data" / "test").tables["text"]["george-7-03"] == "seven"
+    train_sp = KaldiDir.load(work / "dump" / "fbank" / "train_sp")
+    assert len(train_sp.utterances) == 3 * 2400 and "sp0.9-george-7-12" in train_sp.utterances
+    assert validate_dir(work / "dump" / "raw" / "test", fs=16000) == []
+    assert validate_dir(work / "dump" / "fbank" / "test") == []
+    tokenizer = Tokenizer(work / "data" / "token_list" / "char40")
+    assert tokenizer.decode(tokenizer.encode("seven eight")) == "seven eight"
