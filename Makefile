@@ -1,5 +1,6 @@
 # alptk: `make demo` runs the default recipe, `make test` runs the test suite.
 # Both install first (into tools/venv, from PyPI only) when the environment is missing or stale.
+# `make test PYTEST_ARGS='-m "not slow"'` skips the end-to-end recipe runs.
 
 PYTHON ?= python3
 VENV := tools/venv
@@ -20,11 +21,12 @@ $(STAMP): setup.py
 demo: install
 	cd $(DEMO) && ./run.sh
 
-test: install
-	$(VENV)/bin/python -m pytest -m "not slow or slow" tests
+test: lint
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests
 
 lint: install
 	$(VENV)/bin/ruff check alptk tests benchmarks
+	$(VENV)/bin/ruff format --check --quiet alptk tests benchmarks
 
 clean:
 	rm -rf $(VENV) *.egg-info

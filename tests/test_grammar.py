@@ -28,8 +28,9 @@ def render(*parts: tuple[str, str]) -> tuple[str, str]:
     return grammar.polish_en(" ".join(p[0] for p in parts)), grammar.polish_fr(" ".join(p[1] for p in parts))
 
 
-def np(noun: str, det: str, plural: bool = False, adjective: str | None = None, number: int = 0,
-       negative: bool = False) -> grammar.Phrase:
+def np(
+    noun: str, det: str, plural: bool = False, adjective: str | None = None, number: int = 0, negative: bool = False
+) -> grammar.Phrase:
     plural = plural or det == "num"
     return grammar.noun_phrase(NOUN[noun], det, plural, ADJECTIVE.get(adjective or ""), number, negative)
 
@@ -130,7 +131,14 @@ def test_numbers(n: int, en: str, fr: str):
 
 def test_feminine_numbers():
     assert [number_fr(n, feminine=True) for n in (1, 11, 21, 31, 71, 81, 91)] == [
-        "une", "onze", "vingt et une", "trente et une", "soixante et onze", "quatre-vingt-une", "quatre-vingt-onze"]
+        "une",
+        "onze",
+        "vingt et une",
+        "trente et une",
+        "soixante et onze",
+        "quatre-vingt-une",
+        "quatre-vingt-onze",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -186,34 +194,77 @@ def test_noun_phrases(phrase: grammar.Phrase, en: str, fr: str):
 @pytest.mark.parametrize(
     ("parts", "en", "fr"),
     [
-        ((grammar.clause(np("dog", "the"), VERB["like"], negative=True), np("cat", "the")),
-         "the dog does not like the cat", "le chien n'aime pas le chat"),
-        ((grammar.clause(PRONOUN["i"], VERB["like"]), np("cat", "the", plural=True)),
-         "i like the cats", "j'aime les chats"),
-        ((grammar.clause(PRONOUN["i"], VERB["have"]), np("book", "num", number=31)),
-         "i have thirty one books", "j'ai trente et un livres"),
-        ((grammar.clause(PRONOUN["you"], VERB["see"], negative=True), np("tree", "a", negative=True)),
-         "you do not see a tree", "vous ne voyez pas d'arbre"),
-        ((grammar.clause(PRONOUN["she"], VERB["hide"]), ("under the bed", "sous le lit")),
-         "she hides under the bed", "elle se cache sous le lit"),
+        (
+            (grammar.clause(np("dog", "the"), VERB["like"], negative=True), np("cat", "the")),
+            "the dog does not like the cat",
+            "le chien n'aime pas le chat",
+        ),
+        (
+            (grammar.clause(PRONOUN["i"], VERB["like"]), np("cat", "the", plural=True)),
+            "i like the cats",
+            "j'aime les chats",
+        ),
+        (
+            (grammar.clause(PRONOUN["i"], VERB["have"]), np("book", "num", number=31)),
+            "i have thirty one books",
+            "j'ai trente et un livres",
+        ),
+        (
+            (grammar.clause(PRONOUN["you"], VERB["see"], negative=True), np("tree", "a", negative=True)),
+            "you do not see a tree",
+            "vous ne voyez pas d'arbre",
+        ),
+        (
+            (grammar.clause(PRONOUN["she"], VERB["hide"]), ("under the bed", "sous le lit")),
+            "she hides under the bed",
+            "elle se cache sous le lit",
+        ),
         ((grammar.clause(PRONOUN["i"], VERB["have fun"], negative=True),), "i do not have fun", "je ne m'amuse pas"),
-        ((grammar.clause(np("girl", "the", plural=True), VERB["get dressed"]),),
-         "the girls get dressed", "les filles s'habillent"),
+        (
+            (grammar.clause(np("girl", "the", plural=True), VERB["get dressed"]),),
+            "the girls get dressed",
+            "les filles s'habillent",
+        ),
         ((grammar.clause(PRONOUN["we"], VERB["sit"]),), "we sit", "nous nous asseyons"),
-        ((grammar.clause(PRONOUN["they"], VERB["go"]), ("to", "à"), np("market", "the")),
-         "they go to the market", "ils vont au marché"),
-        ((grammar.clause(PRONOUN["he"], VERB["go"]), ("to", "à"), np("hospital", "the", adjective="old")),
-         "he goes to the old hospital", "il va au vieil hôpital"),
-        ((grammar.clause(np("child", "the", plural=True), VERB["play"]), ("chess", "à les échecs")),
-         "the children play chess", "les enfants jouent aux échecs"),
-        ((("there are", "il y a"), np("apple", "num", number=12, adjective="green"), ("on the table", "sur la table")),
-         "there are twelve green apples on the table", "il y a douze pommes vertes sur la table"),
-        ((("where is", "où est"), np("car", "the", adjective="red")),
-         "where is the red car", "où est la voiture rouge"),
-        ((grammar.clause(np("cat", "the"), VERB["sleep"]), ("near", "près de"), np("tree", "the", plural=True)),
-         "the cat sleeps near the trees", "le chat dort près des arbres"),
-        ((grammar.clause(np("dog", "my"), VERB["wait"]), ("next to", "à côté de"), np("park", "the")),
-         "my dog waits next to the park", "mon chien attend à côté du parc"),
+        (
+            (grammar.clause(PRONOUN["they"], VERB["go"]), ("to", "à"), np("market", "the")),
+            "they go to the market",
+            "ils vont au marché",
+        ),
+        (
+            (grammar.clause(PRONOUN["he"], VERB["go"]), ("to", "à"), np("hospital", "the", adjective="old")),
+            "he goes to the old hospital",
+            "il va au vieil hôpital",
+        ),
+        (
+            (grammar.clause(np("child", "the", plural=True), VERB["play"]), ("chess", "à les échecs")),
+            "the children play chess",
+            "les enfants jouent aux échecs",
+        ),
+        (
+            (
+                ("there are", "il y a"),
+                np("apple", "num", number=12, adjective="green"),
+                ("on the table", "sur la table"),
+            ),
+            "there are twelve green apples on the table",
+            "il y a douze pommes vertes sur la table",
+        ),
+        (
+            (("where is", "où est"), np("car", "the", adjective="red")),
+            "where is the red car",
+            "où est la voiture rouge",
+        ),
+        (
+            (grammar.clause(np("cat", "the"), VERB["sleep"]), ("near", "près de"), np("tree", "the", plural=True)),
+            "the cat sleeps near the trees",
+            "le chat dort près des arbres",
+        ),
+        (
+            (grammar.clause(np("dog", "my"), VERB["wait"]), ("next to", "à côté de"), np("park", "the")),
+            "my dog waits next to the park",
+            "mon chien attend à côté du parc",
+        ),
     ],
 )
 def test_clauses(parts: tuple[tuple[str, str], ...], en: str, fr: str):

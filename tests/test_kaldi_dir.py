@@ -162,8 +162,9 @@ def test_malformed_segment_and_unknown_recording(tmp_path: Path):
     (tmp_path / "utt2spk").write_text("a s\nb s\n")
     (tmp_path / "spk2utt").write_text("s a b\n")
     problems = validate_dir(tmp_path)
-    assert f"{tmp_path}/segments:1: a: malformed segment (expected 'recording start end', 0 <= start < end): " in (
-        problems[0][: len(str(tmp_path)) + 90]
+    assert (
+        f"{tmp_path}/segments:1: a: malformed segment (expected 'recording start end', 0 <= start < end): "
+        in (problems[0][: len(str(tmp_path)) + 90])
     )
     assert f"{tmp_path}/segments:2: b: recording 'other' is not in wav.scp" in problems
 

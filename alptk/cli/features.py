@@ -9,8 +9,6 @@ import typer
 
 from alptk.cli.options import AllowPipes, Jobs
 from alptk.config import load_config
-from alptk.data.fbank import FbankConfig
-from alptk.data.features import extract_fbank_dir
 from alptk.progress import log
 
 app = typer.Typer(help="Feature extraction to Kaldi ark.", no_args_is_help=True)
@@ -29,6 +27,9 @@ def fbank(
 
     Example: alptk features fbank dump/raw/train dump/fbank/train --config conf/fbank.yaml --nj 4
     """
+    from alptk.data.fbank import FbankConfig  # torch: imported only by the commands that use it
+    from alptk.data.features import extract_fbank_dir
+
     start = time.perf_counter()
     stats = extract_fbank_dir(src, dst, load_config(FbankConfig, config, option), nj, allow_pipes)
     elapsed = time.perf_counter() - start

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 import kaldiio
 import numpy as np
 import soundfile
-import torch
-import torchaudio
 
 from alptk.errors import DataError
 from alptk.files import tmp_name
 
 if TYPE_CHECKING:
+    import torchaudio
+
     from alptk.data.kaldi_dir import KaldiDir
 
 ARK_ENTRY = re.compile(r"^.+\.ark:\d+$")
@@ -119,6 +119,8 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def _resampler(orig: int, new: int) -> torchaudio.transforms.Resample:
+    import torchaudio  # here, so that commands which only read tables start fast
+
     return torchaudio.transforms.Resample(orig, new)
 
 
@@ -126,6 +128,8 @@ def resample(samples: np.ndarray, orig: int, new: int) -> np.ndarray:
     """Band-limited (sinc) resampling of a 1-D signal with torchaudio."""
     if orig == new:
         return samples
+    import torch
+
     with torch.inference_mode():
         return _resampler(orig, new)(torch.from_numpy(np.ascontiguousarray(samples))).numpy()
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 import torch
-from alptk.data.fbank import FbankConfig, FbankExtractor, kaldi_scale
 
 from alptk.data.audio import iter_utterance_audio, order_by_recording
+from alptk.data.fbank import FbankConfig, FbankExtractor, kaldi_scale
 from alptk.data.kaldi_dir import TEXT_TABLE, KaldiDir, table_names
 from alptk.errors import DataError
 from alptk.files import atomic_path, tmp_name

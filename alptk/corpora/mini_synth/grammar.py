@@ -342,15 +342,36 @@ ADJECTIVES = (
 TRANSITIVE_VERBS = (
     ("eat", "eats", "manger", "", True, "person animal", "food"),
     ("drink", "drinks", "boire", "bois boit buvons buvez boivent", True, "person animal", "drink"),
-    ("see", "sees", "voir", "vois voit voyons voyez voient", False,
-     "person animal", "person animal food thing furniture place vehicle nature"),
+    (
+        "see",
+        "sees",
+        "voir",
+        "vois voit voyons voyez voient",
+        False,
+        "person animal",
+        "person animal food thing furniture place vehicle nature",
+    ),
     ("watch", "watches", "regarder", "", True, "person animal", "person animal vehicle nature"),
     ("like", "likes", "aimer", "", False, "person animal", "person animal food drink thing text place vehicle"),
     ("love", "loves", "adorer", "", False, "person", "person animal food drink thing text place vehicle"),
-    ("want", "wants", "vouloir", "veux veut voulons voulez veulent", False,
-     "person", "animal food drink thing vehicle"),
-    ("buy", "buys", "acheter", "achète achète achetons achetez achètent", True,
-     "person", "food drink thing furniture vehicle"),
+    (
+        "want",
+        "wants",
+        "vouloir",
+        "veux veut voulons voulez veulent",
+        False,
+        "person",
+        "animal food drink thing vehicle",
+    ),
+    (
+        "buy",
+        "buys",
+        "acheter",
+        "achète achète achetons achetez achètent",
+        True,
+        "person",
+        "food drink thing furniture vehicle",
+    ),
     ("sell", "sells", "vendre", "vends vend vendons vendez vendent", True, "person", "food thing furniture vehicle"),
     ("take", "takes", "prendre", "prends prend prenons prenez prennent", True, "person", "food thing"),
     ("carry", "carries", "porter", "", True, "person", "food thing"),
@@ -358,33 +379,75 @@ TRANSITIVE_VERBS = (
     ("hold", "holds", "tenir", "tiens tient tenons tenez tiennent", True, "person", "animal thing"),
     ("find", "finds", "trouver", "", True, "person animal", "animal food thing"),
     ("lose", "loses", "perdre", "perds perd perdons perdez perdent", False, "person", "thing"),
-    ("choose", "chooses", "choisir", "choisis choisit choisissons choisissez choisissent", True,
-     "person", "animal food thing vehicle"),
+    (
+        "choose",
+        "chooses",
+        "choisir",
+        "choisis choisit choisissons choisissez choisissent",
+        True,
+        "person",
+        "animal food thing vehicle",
+    ),
     ("read", "reads", "lire", "lis lit lisons lisez lisent", True, "person", "read"),
     ("write", "writes", "écrire", "écris écrit écrivons écrivez écrivent", True, "person", "write"),
     ("open", "opens", "ouvrir", "ouvre ouvre ouvrons ouvrez ouvrent", True, "person", "open"),
     ("close", "closes", "fermer", "", True, "person", "open"),
     ("wash", "washes", "laver", "", True, "person", "wash"),
-    ("clean", "cleans", "nettoyer", "nettoie nettoie nettoyons nettoyez nettoient", True,
-     "person", "furniture place vehicle"),
+    (
+        "clean",
+        "cleans",
+        "nettoyer",
+        "nettoie nettoie nettoyons nettoyez nettoient",
+        True,
+        "person",
+        "furniture place vehicle",
+    ),
     ("paint", "paints", "peindre", "peins peint peignons peignez peignent", True, "person", "furniture vehicle"),
     ("draw", "draws", "dessiner", "", True, "person", "person animal thing furniture place vehicle nature"),
     ("make", "makes", "faire", "fais fait faisons faites font", True, "person", "make"),
     ("cut", "cuts", "couper", "", True, "person", "food"),
     ("throw", "throws", "lancer", "", True, "person", "throw"),
     ("catch", "catches", "attraper", "", True, "person animal", "animal throw"),
-    ("hear", "hears", "entendre", "entends entend entendons entendez entendent", False,
-     "person animal", "person animal vehicle"),
+    (
+        "hear",
+        "hears",
+        "entendre",
+        "entends entend entendons entendez entendent",
+        False,
+        "person animal",
+        "person animal vehicle",
+    ),
     ("help", "helps", "aider", "", True, "person", "person animal"),
     ("call", "calls", "appeler", "appelle appelle appelons appelez appellent", True, "person", "person animal"),
     ("follow", "follows", "suivre", "suis suit suivons suivez suivent", True, "person animal", "person animal vehicle"),
-    ("chase", "chases", "poursuivre", "poursuis poursuit poursuivons poursuivez poursuivent", False,
-     "person animal", "person animal"),
-    ("feed", "feeds", "nourrir", "nourris nourrit nourrissons nourrissez nourrissent", True,
-     "person", "animal baby child"),
+    (
+        "chase",
+        "chases",
+        "poursuivre",
+        "poursuis poursuit poursuivons poursuivez poursuivent",
+        False,
+        "person animal",
+        "person animal",
+    ),
+    (
+        "feed",
+        "feeds",
+        "nourrir",
+        "nourris nourrit nourrissons nourrissez nourrissent",
+        True,
+        "person",
+        "animal baby child",
+    ),
     ("visit", "visits", "visiter", "", True, "person", "site"),
-    ("know", "knows", "connaître", "connais connaît connaissons connaissez connaissent", False,
-     "person", "person place"),
+    (
+        "know",
+        "knows",
+        "connaître",
+        "connais connaît connaissons connaissez connaissent",
+        False,
+        "person",
+        "person place",
+    ),
     ("meet", "meets", "rencontrer", "", False, "person", "person"),
 )
 INTRANSITIVE_VERBS = (
@@ -427,86 +490,243 @@ MODALS = (
 
 # Subject pronouns: English, French, person index (0 je, 1 il/elle, 2 nous, 3 vous, 4 ils/elles), feminine.
 # "you" is always "vous" and "they" always "ils", so one English sentence has one translation.
-PRONOUNS = (("i", "je", 0, False), ("you", "vous", 3, False), ("he", "il", 1, False), ("she", "elle", 1, True),
-            ("we", "nous", 2, False), ("they", "ils", 4, False))
+PRONOUNS = (
+    ("i", "je", 0, False),
+    ("you", "vous", 3, False),
+    ("he", "il", 1, False),
+    ("she", "elle", 1, True),
+    ("we", "nous", 2, False),
+    ("they", "ils", 4, False),
+)
 REFLEXIVE = ("me", "se", "nous", "vous", "se")  # by person index
 BE = ("am", "is", "are", "are", "are")  # English "be" by person index; French être is in FRENCH_BE
 FRENCH_BE = ("suis", "est", "sommes", "êtes", "sont")
-POSSESSIVES = {"my": ("mon", "ma", "mes"), "your": ("votre", "votre", "vos"), "his": ("son", "sa", "ses"),
-               "her": ("son", "sa", "ses"), "our": ("notre", "notre", "nos"), "their": ("leur", "leur", "leurs")}
+POSSESSIVES = {
+    "my": ("mon", "ma", "mes"),
+    "your": ("votre", "votre", "vos"),
+    "his": ("son", "sa", "ses"),
+    "her": ("son", "sa", "ses"),
+    "our": ("notre", "notre", "nos"),
+    "their": ("leur", "leur", "leurs"),
+}
 
 # Prepositions: English, French (de-prepositions contract: "près de le parc" is "près du parc"), noun tag needed.
 PREPOSITIONS = (
-    ("in", "dans", "in"), ("on", "sur", "on"), ("under", "sous", "under"), ("above", "au-dessus de", "under"),
-    ("near", "près de", "by"), ("behind", "derrière", "by"), ("in front of", "devant", "by"),
-    ("next to", "à côté de", "by"), ("opposite", "en face de", "site"), ("far from", "loin de", "site"),
+    ("in", "dans", "in"),
+    ("on", "sur", "on"),
+    ("under", "sous", "under"),
+    ("above", "au-dessus de", "under"),
+    ("near", "près de", "by"),
+    ("behind", "derrière", "by"),
+    ("in front of", "devant", "by"),
+    ("next to", "à côté de", "by"),
+    ("opposite", "en face de", "site"),
+    ("far from", "loin de", "site"),
 )
 TIMES = (
-    ("today", "aujourd'hui"), ("tomorrow", "demain"), ("now", "maintenant"), ("every day", "tous les jours"),
-    ("every morning", "tous les matins"), ("every evening", "tous les soirs"), ("every night", "toutes les nuits"),
-    ("every week", "chaque semaine"), ("every year", "chaque année"), ("in the morning", "le matin"),
-    ("in the afternoon", "l'après-midi"), ("in the evening", "le soir"), ("at night", "la nuit"),
-    ("at noon", "à midi"), ("at midnight", "à minuit"), ("this morning", "ce matin"), ("this evening", "ce soir"),
-    ("after school", "après l'école"), ("after lunch", "après le déjeuner"), ("before dinner", "avant le dîner"),
-    ("in spring", "au printemps"), ("in summer", "en été"), ("in autumn", "en automne"), ("in winter", "en hiver"),
-    ("on monday", "lundi"), ("on tuesday", "mardi"), ("on wednesday", "mercredi"), ("on thursday", "jeudi"),
-    ("on friday", "vendredi"), ("on saturday", "samedi"), ("on sunday", "dimanche"),
+    ("today", "aujourd'hui"),
+    ("tomorrow", "demain"),
+    ("now", "maintenant"),
+    ("every day", "tous les jours"),
+    ("every morning", "tous les matins"),
+    ("every evening", "tous les soirs"),
+    ("every night", "toutes les nuits"),
+    ("every week", "chaque semaine"),
+    ("every year", "chaque année"),
+    ("in the morning", "le matin"),
+    ("in the afternoon", "l'après-midi"),
+    ("in the evening", "le soir"),
+    ("at night", "la nuit"),
+    ("at noon", "à midi"),
+    ("at midnight", "à minuit"),
+    ("this morning", "ce matin"),
+    ("this evening", "ce soir"),
+    ("after school", "après l'école"),
+    ("after lunch", "après le déjeuner"),
+    ("before dinner", "avant le dîner"),
+    ("in spring", "au printemps"),
+    ("in summer", "en été"),
+    ("in autumn", "en automne"),
+    ("in winter", "en hiver"),
+    ("on monday", "lundi"),
+    ("on tuesday", "mardi"),
+    ("on wednesday", "mercredi"),
+    ("on thursday", "jeudi"),
+    ("on friday", "vendredi"),
+    ("on saturday", "samedi"),
+    ("on sunday", "dimanche"),
 )
 # Things one plays ("jouer à" a game, "jouer de" an instrument).
 GAMES = (
-    ("football", "à le football"), ("tennis", "à le tennis"), ("basketball", "à le basket"), ("golf", "à le golf"),
-    ("chess", "à les échecs"), ("cards", "à les cartes"), ("video games", "à les jeux vidéo"),
-    ("hide and seek", "à cache-cache"), ("the piano", "de le piano"), ("the guitar", "de la guitare"),
-    ("the violin", "de le violon"), ("the drums", "de la batterie"), ("the flute", "de la flûte"),
+    ("football", "à le football"),
+    ("tennis", "à le tennis"),
+    ("basketball", "à le basket"),
+    ("golf", "à le golf"),
+    ("chess", "à les échecs"),
+    ("cards", "à les cartes"),
+    ("video games", "à les jeux vidéo"),
+    ("hide and seek", "à cache-cache"),
+    ("the piano", "de le piano"),
+    ("the guitar", "de la guitare"),
+    ("the violin", "de le violon"),
+    ("the drums", "de la batterie"),
+    ("the flute", "de la flûte"),
     ("the trumpet", "de la trompette"),
 )
 WEATHER = (
-    ("it is cold", "il fait froid"), ("it is hot", "il fait chaud"), ("it is nice", "il fait beau"),
-    ("it is dark", "il fait sombre"), ("it is raining", "il pleut"), ("it is snowing", "il neige"),
-    ("it is sunny", "il y a du soleil"), ("it is windy", "il y a du vent"), ("it is foggy", "il y a du brouillard"),
+    ("it is cold", "il fait froid"),
+    ("it is hot", "il fait chaud"),
+    ("it is nice", "il fait beau"),
+    ("it is dark", "il fait sombre"),
+    ("it is raining", "il pleut"),
+    ("it is snowing", "il neige"),
+    ("it is sunny", "il y a du soleil"),
+    ("it is windy", "il y a du vent"),
+    ("it is foggy", "il y a du brouillard"),
 )
 # Comparatives: English, the adjective whose French forms and noun tags they use ("plus grand que").
 COMPARATIVES = (
-    ("bigger", "big"), ("smaller", "small"), ("taller", "tall"), ("older", "old"), ("younger", "young"),
-    ("faster", "fast"), ("slower", "slow"), ("stronger", "strong"), ("heavier", "heavy"), ("happier", "happy"),
+    ("bigger", "big"),
+    ("smaller", "small"),
+    ("taller", "tall"),
+    ("older", "old"),
+    ("younger", "young"),
+    ("faster", "fast"),
+    ("slower", "slow"),
+    ("stronger", "strong"),
+    ("heavier", "heavy"),
+    ("happier", "happy"),
 )
 ARITHMETIC = (("plus", "plus"), ("minus", "moins"), ("times", "fois"))
 
 EN_NUMBERS = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 )
 EN_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 FR_NUMBERS = (
-    "zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze", "douze",
-    "treize", "quatorze", "quinze", "seize",
+    "zéro",
+    "un",
+    "deux",
+    "trois",
+    "quatre",
+    "cinq",
+    "six",
+    "sept",
+    "huit",
+    "neuf",
+    "dix",
+    "onze",
+    "douze",
+    "treize",
+    "quatorze",
+    "quinze",
+    "seize",
 )
 FR_TENS = ("vingt", "trente", "quarante", "cinquante", "soixante")
 NUMBER_RANGE = range(2, 100)  # numbers before plural nouns ("three dogs")
 
 # French words starting with a mute h (elided: "l'homme", "s'habiller"); other h words are aspirated ("le hibou").
-MUTE_H = frozenset({
-    "homme", "hommes", "hôpital", "hôpitaux", "hôtel", "hôtels", "histoire", "histoires", "horloge", "horloges",
-    "hélicoptère", "hélicoptères", "habiller", "habille", "habillons", "habillez", "habillent", "heureux",
-    "heureuse", "heureuses",
-})
+MUTE_H = frozenset(
+    {
+        "homme",
+        "hommes",
+        "hôpital",
+        "hôpitaux",
+        "hôtel",
+        "hôtels",
+        "histoire",
+        "histoires",
+        "horloge",
+        "horloges",
+        "hélicoptère",
+        "hélicoptères",
+        "habiller",
+        "habille",
+        "habillons",
+        "habillez",
+        "habillent",
+        "heureux",
+        "heureuse",
+        "heureuses",
+    }
+)
 FRENCH_VOWELS = "aeiouyàâäéèêëîïôöùûüœ"
 # Words that elide or change before a vowel sound, and article contractions.
-ELISIONS = {"le": "l'", "la": "l'", "je": "j'", "me": "m'", "se": "s'", "ne": "n'", "de": "d'", "que": "qu'",
-            "ma": "mon", "sa": "son", "ce": "cet"}
+ELISIONS = {
+    "le": "l'",
+    "la": "l'",
+    "je": "j'",
+    "me": "m'",
+    "se": "s'",
+    "ne": "n'",
+    "de": "d'",
+    "que": "qu'",
+    "ma": "mon",
+    "sa": "son",
+    "ce": "cet",
+}
 CONTRACTIONS = {("de", "le"): "du", ("de", "les"): "des", ("à", "le"): "au", ("à", "les"): "aux"}
 
 # Fixed English words of the templates below (all other words come from the tables above).
 TEMPLATE_WORDS = (
-    "the", "a", "an", "some", "any", "this", "these", "no", "how", "many", "there", "is", "are", "am", "do", "does",
-    "not", "where", "what", "who", "please", "with", "to", "than", "very", "year", "years", "old", "equals",
+    "the",
+    "a",
+    "an",
+    "some",
+    "any",
+    "this",
+    "these",
+    "no",
+    "how",
+    "many",
+    "there",
+    "is",
+    "are",
+    "am",
+    "do",
+    "does",
+    "not",
+    "where",
+    "what",
+    "who",
+    "please",
+    "with",
+    "to",
+    "than",
+    "very",
+    "year",
+    "years",
+    "old",
+    "equals",
 )
 
 # Determiners by noun-phrase role: for singular, plural and mass nouns. "num" is a number from NUMBER_RANGE.
 ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "subject": (("the", "a", *POSSESSIVES, "this"), ("the", *POSSESSIVES, "this", "num"), ()),
-    "object": (("the", "a", *POSSESSIVES, "this"), ("the", "some", *POSSESSIVES, "this", "num"),
-               ("the", "some", *POSSESSIVES, "this")),
+    "object": (
+        ("the", "a", *POSSESSIVES, "this"),
+        ("the", "some", *POSSESSIVES, "this", "num"),
+        ("the", "some", *POSSESSIVES, "this"),
+    ),
     "definite": (("the", *POSSESSIVES, "this"), ("the", *POSSESSIVES, "this"), ("the", *POSSESSIVES, "this")),
     "exist": (("a",), ("some", "num"), ("some",)),
     "no": (("no",), ("no",), ("no",)),
@@ -588,8 +808,13 @@ def _adjective(en: str, fr: str, before: bool, tags: str) -> Adjective:
         m = forms[0]
         f = m if m.endswith("e") else m + "e"
         forms = [m, f, m if m.endswith(("s", "x")) else m + "s", f + "s"]
-    return Adjective(en, (forms[0], forms[1], forms[2], forms[3]), forms[4] if len(forms) > 4 else "", before,
-                     frozenset(tags.split()))
+    return Adjective(
+        en,
+        (forms[0], forms[1], forms[2], forms[3]),
+        forms[4] if len(forms) > 4 else "",
+        before,
+        frozenset(tags.split()),
+    )
 
 
 def _verb(en: str, en3: str, fr: str, forms: str, subjects: str, objects: str = "", action: bool = False) -> Verb:
@@ -605,8 +830,10 @@ def _verb(en: str, en3: str, fr: str, forms: str, subjects: str, objects: str = 
 
 LEXICON_NOUNS = tuple(_noun(*entry) for entry in NOUNS)
 LEXICON_ADJECTIVES = tuple(_adjective(*entry) for entry in ADJECTIVES)
-TRANSITIVE = tuple(_verb(en, en3, fr, forms, subjects, objects, action)
-                   for en, en3, fr, forms, action, subjects, objects in TRANSITIVE_VERBS)
+TRANSITIVE = tuple(
+    _verb(en, en3, fr, forms, subjects, objects, action)
+    for en, en3, fr, forms, action, subjects, objects in TRANSITIVE_VERBS
+)
 INTRANSITIVE = tuple(_verb(*entry) for entry in INTRANSITIVE_VERBS)
 MODAL_VERBS = tuple(_verb(*entry, subjects="") for entry in MODALS)
 HAVE = _verb("have", "has", "avoir", "ai a avons avez ont", "person")
@@ -707,8 +934,14 @@ def _determiner(det: str, noun: Noun, plural: bool, number: int, negative: bool)
     return det, plural_form if plural else feminine if fem else masculine
 
 
-def noun_phrase(noun: Noun, det: str, plural: bool = False, adjective: Adjective | None = None, number: int = 0,
-                negative: bool = False) -> Phrase:
+def noun_phrase(
+    noun: Noun,
+    det: str,
+    plural: bool = False,
+    adjective: Adjective | None = None,
+    number: int = 0,
+    negative: bool = False,
+) -> Phrase:
     """A noun phrase in both languages (French unpolished: 'le arbre' until :func:`polish_fr`)."""
     en_noun, fr_noun = (noun.en_pl, noun.fr_pl) if plural else (noun.en, noun.fr)
     en_det, fr_det = _determiner(det, noun, plural, number, negative)
@@ -731,15 +964,19 @@ def clause(subject: Phrase, verb: Verb, negative: bool = False) -> Part:
     person = subject.person
     reflexive = REFLEXIVE[person] if verb.reflexive else ""
     if negative:
-        return (f"{subject.en} {'does' if person == 1 else 'do'} not {verb.en}",
-                f"{subject.fr} ne {reflexive} {verb.forms[person]} pas")
+        return (
+            f"{subject.en} {'does' if person == 1 else 'do'} not {verb.en}",
+            f"{subject.fr} ne {reflexive} {verb.forms[person]} pas",
+        )
     return f"{subject.en} {verb.en3 if person == 1 else verb.en}", f"{subject.fr} {reflexive} {verb.forms[person]}"
 
 
 def _question(subject: Phrase, verb: Verb) -> Part:
     """'does the dog eat' / 'est-ce que le chien mange'."""
-    return (f"{'does' if subject.person == 1 else 'do'} {subject.en} {verb.en}",
-            f"est-ce que {clause(subject, verb)[1]}")
+    return (
+        f"{'does' if subject.person == 1 else 'do'} {subject.en} {verb.en}",
+        f"est-ce que {clause(subject, verb)[1]}",
+    )
 
 
 def _infinitive(verb: Verb, person: int) -> Part:
@@ -769,8 +1006,9 @@ def _nouns(tags: str, role: str) -> tuple[Noun, ...]:
     """Nouns with one of the tags that the role has determiners for."""
     wanted = set(tags.split())
     singular, plural, mass = ROLES[role]
-    return tuple(noun for noun in LEXICON_NOUNS
-                 if noun.tags & wanted and (mass if "mass" in noun.tags else singular or plural))
+    return tuple(
+        noun for noun in LEXICON_NOUNS if noun.tags & wanted and (mass if "mass" in noun.tags else singular or plural)
+    )
 
 
 @cache
@@ -790,8 +1028,10 @@ def _determiner_count(noun: Noun, role: str) -> int:
 @cache
 def _np_count(tags: str, role: str, adjectives: bool = True) -> int:
     """Number of distinct noun phrases _np would give for these nouns."""
-    return sum(_determiner_count(noun, role) * (1 + (len(_adjectives(noun)) if adjectives else 0))
-               for noun in _nouns(tags, role))
+    return sum(
+        _determiner_count(noun, role) * (1 + (len(_adjectives(noun)) if adjectives else 0))
+        for noun in _nouns(tags, role)
+    )
 
 
 def _np(rng: random.Random, noun: Noun, role: str, adjectives: bool = True, negative: bool = False) -> Phrase:
@@ -860,8 +1100,11 @@ def _extra(rng: random.Random, kinds: str, required: bool = False) -> Part | Non
 @cache
 def _extra_count(kinds: str, required: bool = False) -> int:
     """Number of distinct results of _extra (None counting as one when it is allowed)."""
-    counts = {"p": sum(_np_count(tag, "place", adjectives=False) for _, _, tag in PREPOSITIONS),
-              "w": _np_count("person animal", "place"), "t": len(TIME_PHRASES)}
+    counts = {
+        "p": sum(_np_count(tag, "place", adjectives=False) for _, _, tag in PREPOSITIONS),
+        "w": _np_count("person animal", "place"),
+        "t": len(TIME_PHRASES),
+    }
     return (0 if required else 1) + sum(counts[kind] for kind in kinds)
 
 
@@ -895,9 +1138,11 @@ def _transitive(rng: random.Random) -> Part:
 def _transitive_count() -> int:
     """Number of distinct sentences _transitive gives."""
     both = _extra_count("pw") * _extra_count("t")
-    return sum(_np_count(verb.objects, "object") * (len(_subject_pronouns(verb.subjects)) * both
-                                                    + _np_count(verb.subjects, "subject") * _extra_count("pwt"))
-               for verb in TRANSITIVE)
+    return sum(
+        _np_count(verb.objects, "object")
+        * (len(_subject_pronouns(verb.subjects)) * both + _np_count(verb.subjects, "subject") * _extra_count("pwt"))
+        for verb in TRANSITIVE
+    )
 
 
 def _intransitive(rng: random.Random) -> Part:
@@ -912,8 +1157,11 @@ def _negation(rng: random.Random) -> Part:
     if rng.random() < 0.6:
         verb = rng.choice(TRANSITIVE)
         subject = _subject(rng, verb.subjects)
-        return _join(clause(subject, verb, negative=True), _random_np(rng, verb.objects, "object", negative=True),
-                     _extra(rng, "t"))
+        return _join(
+            clause(subject, verb, negative=True),
+            _random_np(rng, verb.objects, "object", negative=True),
+            _extra(rng, "t"),
+        )
     verb = rng.choice(INTRANSITIVE)
     return _join(clause(_subject(rng, verb.subjects), verb, negative=True), _extra(rng, "pt"))
 
@@ -963,8 +1211,9 @@ def _how_many(rng: random.Random) -> Part:
 def _who(rng: random.Random) -> Part:
     """'who reads the newspaper' / 'qui lit le journal'."""
     verb = rng.choice(TRANSITIVE)
-    return _join((f"who {verb.en3}", f"qui {verb.forms[1]}"), _random_np(rng, verb.objects, "object"),
-                 _extra(rng, "pt"))
+    return _join(
+        (f"who {verb.en3}", f"qui {verb.forms[1]}"), _random_np(rng, verb.objects, "object"), _extra(rng, "pt")
+    )
 
 
 def _be_located(rng: random.Random) -> Part:
@@ -995,8 +1244,10 @@ def _age(rng: random.Random) -> Part:
     subject = _subject(rng, "person animal")
     age = rng.randint(1, 99)
     years = ("year", "an") if age == 1 else ("years", "ans")
-    return (f"{subject.en} {BE[subject.person]} {number_en(age)} {years[0]} old",
-            f"{subject.fr} {HAVE.forms[subject.person]} {number_fr(age)} {years[1]}")
+    return (
+        f"{subject.en} {BE[subject.person]} {number_en(age)} {years[0]} old",
+        f"{subject.fr} {HAVE.forms[subject.person]} {number_fr(age)} {years[1]}",
+    )
 
 
 def _comparison(rng: random.Random) -> Part:
@@ -1039,8 +1290,12 @@ def _modal(rng: random.Random) -> Part:
     if rng.random() < 0.6:
         verb = rng.choice(ACTIONS)
         subject = _subject(rng, verb.subjects)
-        return _join(clause(subject, modal), _infinitive(verb, subject.person),
-                     _random_np(rng, verb.objects, "object"), _extra(rng, "t"))
+        return _join(
+            clause(subject, modal),
+            _infinitive(verb, subject.person),
+            _random_np(rng, verb.objects, "object"),
+            _extra(rng, "t"),
+        )
     verb = rng.choice(INTRANSITIVE)
     subject = _subject(rng, verb.subjects)
     return _join(clause(subject, modal), _infinitive(verb, subject.person), _extra(rng, "pt", required=True))
@@ -1068,8 +1323,10 @@ def _arithmetic(rng: random.Random) -> Part:
     else:
         b = rng.randint(0, 99 // a if a else 99)
         result = a * b
-    return (f"{number_en(a)} {en} {number_en(b)} equals {number_en(result)}",
-            f"{number_fr(a)} {fr} {number_fr(b)} égale {number_fr(result)}")
+    return (
+        f"{number_en(a)} {en} {number_en(b)} equals {number_en(result)}",
+        f"{number_fr(a)} {fr} {number_fr(b)} égale {number_fr(result)}",
+    )
 
 
 def _imperative(rng: random.Random) -> Part:
@@ -1093,27 +1350,51 @@ TEMPLATES: tuple[tuple[int, Callable[[random.Random], Part], Callable[[], int]],
     (8, _there_is, lambda: _np_count(EXISTING, "exist") * _extra_count("p", True) * _extra_count("t")),
     (3, _there_is_no, lambda: _np_count(EXISTING, "no") * _extra_count("p", True)),
     (2, _where, lambda: _np_count("person animal food drink thing text vehicle", "definite")),
-    (6, _yes_no, lambda: _pairs(TRANSITIVE) * _extra_count("t")
-     + _intransitive_subjects() * _extra_count("pt", True)),
+    (6, _yes_no, lambda: _pairs(TRANSITIVE) * _extra_count("t") + _intransitive_subjects() * _extra_count("pt", True)),
     (2, _what, lambda: sum(_subject_count(verb.subjects) for verb in TRANSITIVE) * _extra_count("t")),
     (4, _how_many, lambda: _np_count(EXISTING, "howmany") * _extra_count("p", True)),
     (2, _who, lambda: sum(_np_count(verb.objects, "object") for verb in TRANSITIVE) * _extra_count("pt")),
     (5, _be_located, lambda: _subject_count(LOCATED) * _extra_count("p", True) * _extra_count("t")),
-    (3, _be_adjective, lambda: _extra_count("t") * (
-        len(THIRD_PERSON_PRONOUNS) * len(_person_adjectives())
-        + 2 * sum(_determiner_count(noun, "subject") * len(_adjectives(noun))
-                  for noun in _nouns(DESCRIBED, "subject")))),
+    (
+        3,
+        _be_adjective,
+        lambda: (
+            _extra_count("t")
+            * (
+                len(THIRD_PERSON_PRONOUNS) * len(_person_adjectives())
+                + 2
+                * sum(
+                    _determiner_count(noun, "subject") * len(_adjectives(noun)) for noun in _nouns(DESCRIBED, "subject")
+                )
+            )
+        ),
+    ),
     (2, _age, lambda: _subject_count("person animal") * 99),
-    (3, _comparison, lambda: sum(
-        len(THIRD_PERSON_PRONOUNS) * ("person" in ADJECTIVE_BY_EN[base].tags) * _np_count("person", "subject", False)
-        + sum(_determiner_count(noun, "subject") * _np_count(noun.category, "subject", False)
-              for noun in _nouns(" ".join(sorted(ADJECTIVE_BY_EN[base].tags)), "subject"))
-        for _, base in COMPARATIVES)),
+    (
+        3,
+        _comparison,
+        lambda: sum(
+            len(THIRD_PERSON_PRONOUNS)
+            * ("person" in ADJECTIVE_BY_EN[base].tags)
+            * _np_count("person", "subject", False)
+            + sum(
+                _determiner_count(noun, "subject") * _np_count(noun.category, "subject", False)
+                for noun in _nouns(" ".join(sorted(ADJECTIVE_BY_EN[base].tags)), "subject")
+            )
+            for _, base in COMPARATIVES
+        ),
+    ),
     (4, _have, lambda: _subject_count("person") * _np_count(OWNED, "exist") * _extra_count("t")),
     (6, _go, lambda: _subject_count("person") * _np_count("to", "dest") * _extra_count("wt")),
     (3, _play, lambda: _subject_count("person") * len(GAMES) * _extra_count("pwt", True)),
-    (8, _modal, lambda: len(MODAL_VERBS) * (_pairs(ACTIONS) * _extra_count("t")
-                                            + _intransitive_subjects() * _extra_count("pt", True))),
+    (
+        8,
+        _modal,
+        lambda: (
+            len(MODAL_VERBS)
+            * (_pairs(ACTIONS) * _extra_count("t") + _intransitive_subjects() * _extra_count("pt", True))
+        ),
+    ),
     (1, _weather, lambda: len(WEATHER) * ((1 + len(_nouns("out", "dest"))) * _extra_count("t") - 1)),
     (1, _arithmetic, _arithmetic_count),
     (2, _imperative, lambda: sum(_np_count(verb.objects, "object") for verb in ACTIONS) * _extra_count("pt")),
@@ -1134,8 +1415,10 @@ def generate_sentences(n: int, seed: int, exclude: set[str] | frozenset[str] = f
     if n < 0:
         raise ValueError(f"cannot generate a negative number of sentences ({n})")
     if n > capacity() - len(exclude):
-        raise ValueError(f"the grammar can produce only {capacity()} distinct sentences "
-                         f"({len(exclude)} of them excluded); {n} were requested")
+        raise ValueError(
+            f"the grammar can produce only {capacity()} distinct sentences "
+            f"({len(exclude)} of them excluded); {n} were requested"
+        )
     rng = random.Random(seed)
     seen = set(exclude)
     sentences: list[Sentence] = []

@@ -4,7 +4,7 @@
 set -euo pipefail
 . ./path.sh
 
-size=default   # tiny (seconds; for tests) or default (about 2.5 hours of audio)
+size=default   # tiny (seconds; for tests) or default (about 2 hours of audio)
 seed=1
 nj=2
 . "${MAIN_ROOT}/recipes/utils/parse_options.sh"
