@@ -6,6 +6,7 @@ import os
 import sys
 
 import typer
+from rich.markup import escape
 
 from alptk.cli.data import app as data_app
 from alptk.cli.features import app as features_app
@@ -50,7 +51,7 @@ def main() -> None:
     except AlptkError as err:
         if os.environ.get("ALPTK_DEBUG"):
             raise
-        console.print(f"[bold red]error:[/] {err}", soft_wrap=True, highlight=False, markup=True)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         console.print("interrupted")
