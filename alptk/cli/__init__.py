@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from alptk.cli.data import app as data_app
 from alptk.cli.features import app as features_app
+from alptk.cli.models import app as models_app
 from alptk.cli.tokenizer import app as tokenizer_app
 from alptk.errors import AlptkError
 from alptk.progress import console
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(tokenizer_app, name="tokenizer")
+app.add_typer(models_app, name="models")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,104 @@
+"""Building blocks shared by encoders and the decoder: attention (SDPA, rotary positions), feed-forward, conv module."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def padding_mask(lengths: torch.Tensor, max_length: int | None = None) -> torch.Tensor:
+    """(batch, time) boolean mask, True at valid positions."""
+    max_length = int(lengths.max()) if max_length is None else max_length
+    return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position embedding (RoFormer): rotates query/key channel pairs by position-dependent angles."""
+
+    def __init__(self, head_dim: int, base: float = 10000.0):
+        super().__init__()
+        if head_dim % 2:
+            raise ValueError(f"rotary positions need an even head dimension, got {head_dim}")
+        self.register_buffer("inv_freq", base ** (-torch.arange(0, head_dim, 2).float() / head_dim), persistent=False)
+
+    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """Rotate ``x`` shaped (batch, heads, time, head_dim); positions start at ``offset``."""
+        positions = torch.arange(offset, offset + x.shape[-2], device=x.device, dtype=self.inv_freq.dtype)
+        angles = positions[:, None] * self.inv_freq[None, :]
+        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+        even, odd = x[..., 0::2], x[..., 1::2]
+        return torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).flatten(-2)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention through ``F.scaled_dot_product_attention``, with optional rotary positions."""
+
+    def __init__(self, d_model: int, heads: int, dropout: float = 0.0, rotary: bool = True):
+        super().__init__()
+        if d_model % heads:
+            raise ValueError(f"d_model {d_model} is not divisible by {heads} heads")
+        self.heads, self.dropout = heads, dropout
+        self.query = nn.Linear(d_model, d_model)
+        self.key_value = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.rotary = RotaryEmbedding(d_model // heads) if rotary else None
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        key_mask: torch.Tensor | None = None,
+        causal: bool = False,
+    ) -> torch.Tensor:
+        """Self-attention over ``x`` (or cross-attention to ``memory``); ``key_mask`` is True at valid keys."""
+        batch, time, d_model = x.shape
+        source = x if memory is None else memory
+        q = self.query(x).view(batch, time, self.heads, -1).transpose(1, 2)
+        k, v = self.key_value(source).view(batch, source.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        if self.rotary is not None and memory is None:
+            q, k = self.rotary(q), self.rotary(k)
+        mask = None
+        if key_mask is not None:
+            mask = key_mask[:, None, None, :]
+            if causal:
+                mask = mask & torch.ones(time, time, dtype=torch.bool, device=x.device).tril()
+            causal = False
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=causal
+        )
+        return self.out(y.transpose(1, 2).reshape(batch, time, d_model))
+
+
+class FeedForward(nn.Module):
+    """Position-wise feed-forward: linear, SiLU, dropout, linear."""
+
+    def __init__(self, d_model: int, ffn_dim: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(d_model, ffn_dim), nn.SiLU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d_model)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ConvModule(nn.Module):
+    """Conformer convolution module: pointwise + GLU, depthwise conv, batch norm, SiLU, pointwise."""
+
+    def __init__(self, d_model: int, kernel_size: int, dropout: float):
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError(f"conv kernel size must be odd, got {kernel_size}")
+        self.pointwise_in = nn.Conv1d(d_model, 2 * d_model, 1)
+        self.depthwise = nn.Conv1d(d_model, d_model, kernel_size, padding=kernel_size // 2, groups=d_model)
+        self.norm = nn.BatchNorm1d(d_model)
+        self.pointwise_out = nn.Conv1d(d_model, d_model, 1)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x`` (batch, time, d_model); padded frames are zeroed so they do not leak into valid ones."""
+        y = x.masked_fill(~mask[..., None], 0.0).transpose(1, 2)
+        y = F.glu(self.pointwise_in(y), dim=1).masked_fill(~mask[:, None, :], 0.0)
+        y = self.pointwise_out(F.silu(self.norm(self.depthwise(y))))
+        return self.dropout(y.transpose(1, 2))

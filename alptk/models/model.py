@@ -1,0 +1,112 @@
+"""The whole audio-language model (SpeechT5-like) and its presets: every size in one typed, YAML-loadable config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import alptk.models.decoder
+import alptk.models.encoders
+import alptk.models.frontend  # noqa: F401 - registers the parts
+from alptk.config import from_dict, load_yaml
+from alptk.errors import ConfigError
+from alptk.models.heads import CTCHead, MatchingHead, SpeechHead, SpeechPrenet, TextHead
+from alptk.models.registry import PARTS
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of every part; ``frontend``, ``*_encoder`` and ``decoder`` are ``{type: name, ...options}``."""
+
+    d_model: int = 144
+    vocab_size: int = 500
+    n_mels: int = 80
+    speech_reduction: int = 2
+    matching_dim: int = 128
+    dropout: float = 0.1
+    frontend: dict[str, Any] = field(default_factory=lambda: {"type": "fbank"})
+    speech_encoder: dict[str, Any] = field(default_factory=lambda: {"type": "conformer"})
+    text_encoder: dict[str, Any] = field(default_factory=lambda: {"type": "transformer", "layers": 2})
+    decoder: dict[str, Any] = field(default_factory=lambda: {"type": "transformer"})
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def load_model_config(preset_or_path: str | Path, **overrides: Any) -> ModelConfig:
+    """A preset name (``tiny``, ``base``, ``large``) or a YAML file, with keyword overrides (e.g. vocab_size)."""
+    path = Path(preset_or_path)
+    if not path.suffix:
+        if str(preset_or_path) not in preset_names():
+            raise ConfigError(f"unknown model preset '{preset_or_path}' (choose from {', '.join(preset_names())})")
+        path = PRESETS_DIR / f"{preset_or_path}.yaml"
+    return from_dict(ModelConfig, {**load_yaml(path), **overrides}, str(path))
+
+
+def _build(kind: str, spec: dict[str, Any], d_model: int, where: str) -> nn.Module:
+    name, config = PARTS[kind].config(spec, where)
+    return PARTS[kind].get(name)(d_model, config)
+
+
+class ALPModel(nn.Module):
+    """Speech encoder (fbank front end + encoder), text encoder, one shared decoder, and the output heads."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.frontend = _build("frontend", config.frontend, d, "frontend")
+        self.speech_encoder = _build("encoder", config.speech_encoder, d, "speech_encoder")
+        self.text_embedding = nn.Embedding(config.vocab_size, d, padding_idx=0)
+        self.text_encoder = _build("encoder", config.text_encoder, d, "text_encoder")
+        self.decoder = _build("decoder", config.decoder, d, "decoder")
+        self.speech_prenet = SpeechPrenet(config.n_mels, config.speech_reduction, d)
+        self.ctc_head = CTCHead(d, config.vocab_size)
+        self.text_head = TextHead(self.text_embedding)
+        self.speech_head = SpeechHead(d, config.n_mels, config.speech_reduction)
+        self.speech_matching = MatchingHead(d, config.matching_dim)
+        self.text_matching = MatchingHead(d, config.matching_dim)
+        self.embed_scale = d**0.5
+        self.dropout = nn.Dropout(config.dropout)
+        nn.init.normal_(self.text_embedding.weight, std=d**-0.5)
+
+    def encode_speech(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fbank (batch, frames, n_mels) -> encoder states (batch, frames / 4, d_model) and their lengths."""
+        x, lengths = self.frontend(feats, lengths)
+        return self.speech_encoder(x, lengths), lengths
+
+    def embed_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.text_embedding(tokens) * self.embed_scale)
+
+    def encode_text(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Token ids (batch, tokens) -> encoder states (batch, tokens, d_model)."""
+        return self.text_encoder(self.embed_text(tokens), lengths)
+
+    def decode_text(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, memory: torch.Tensor, memory_lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher-forced token logits (batch, tokens, vocab) given the previous tokens and an encoder memory."""
+        return self.text_head(self.decoder(self.embed_text(tokens), lengths, memory, memory_lengths))
+
+    def decode_speech(
+        self, mels: torch.Tensor, lengths: torch.Tensor, memory: torch.Tensor, memory_lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Teacher-forced mel frames: inputs (batch, steps, n_mels * reduction) -> mel, post-net mel, stop logits."""
+        return self.speech_head(self.decoder(self.speech_prenet(mels), lengths, memory, memory_lengths))
+
+
+def part_parameters(model: ALPModel) -> dict[str, int]:
+    """Parameter count of each top-level part (tied weights counted once, with their owner)."""
+    counts, seen = {}, set()
+    for name, module in model.named_children():
+        params = [p for p in module.parameters() if id(p) not in seen]
+        seen.update(id(p) for p in params)
+        counts[name] = sum(p.numel() for p in params)
+    return counts

@@ -1,0 +1,133 @@
+"""Model zoo: registry errors, shapes, padding invariance, causality, rotary positions, SpecAugment, CMVN, presets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from alptk.cli import app
+from alptk.errors import ConfigError
+from alptk.models.frontend import GlobalCMVN, SpecAugment, SpecAugmentConfig
+from alptk.models.layers import RotaryEmbedding
+from alptk.models.model import ALPModel, ModelConfig, load_model_config, part_parameters
+
+
+@pytest.fixture(scope="module")
+def model() -> ALPModel:
+    torch.manual_seed(0)
+    config = load_model_config("tiny", vocab_size=60)
+    config.speech_encoder = {**config.speech_encoder, "layers": 2}
+    return ALPModel(config).eval()
+
+
+def test_registry_errors_name_the_choices():
+    with pytest.raises(ConfigError, match=r"unknown encoder 'lstm' \(choose from conformer, transformer\)"):
+        ALPModel(ModelConfig(speech_encoder={"type": "lstm"}))
+    with pytest.raises(ConfigError, match=r"text_encoder: unknown key 'layer' \(valid keys: layers, heads"):
+        ALPModel(ModelConfig(text_encoder={"type": "transformer", "layer": 2}))
+    with pytest.raises(ConfigError, match=r"decoder: expected a mapping with 'type'"):
+        ALPModel(ModelConfig(decoder={"layers": 2}))
+    with pytest.raises(ConfigError, match=r"unknown model preset 'huge' \(choose from base, large, tiny\)"):
+        load_model_config("huge")
+
+
+def test_shapes(model: ALPModel):
+    feats, lengths = torch.randn(2, 203, 80), torch.tensor([203, 150])
+    memory, memory_lengths = model.encode_speech(feats, lengths)
+    assert memory.shape == (2, 50, 144) and memory_lengths.tolist() == [50, 36]
+    tokens, token_lengths = torch.randint(4, 60, (2, 9)), torch.tensor([9, 5])
+    assert model.encode_text(tokens, token_lengths).shape == (2, 9, 144)
+    assert model.decode_text(tokens, token_lengths, memory, memory_lengths).shape == (2, 9, 60)
+    assert model.ctc_head(memory).shape == (2, 50, 60)
+    mel, post, stop = model.decode_speech(torch.randn(2, 7, 160), torch.tensor([7, 4]), memory, memory_lengths)
+    assert mel.shape == post.shape == (2, 14, 80) and stop.shape == (2, 14)
+    embedding = model.speech_matching(memory, memory_lengths)
+    assert embedding.shape == (2, 128) and torch.allclose(embedding.norm(dim=-1), torch.ones(2))
+
+
+def test_padding_does_not_change_valid_outputs(model: ALPModel):
+    short, long = torch.randn(1, 120, 80), torch.randn(1, 203, 80)
+    batch = torch.cat([torch.nn.functional.pad(short, (0, 0, 0, 83)), long])
+    alone, alone_lengths = model.encode_speech(short, torch.tensor([120]))
+    together, lengths = model.encode_speech(batch, torch.tensor([120, 203]))
+    assert lengths[0] == alone_lengths[0]
+    assert torch.allclose(together[0, : lengths[0]], alone[0], atol=1e-5)
+    tokens = torch.randint(4, 60, (1, 6))
+    padded = torch.cat([torch.nn.functional.pad(tokens, (0, 4)), torch.randint(4, 60, (1, 10))])
+    text_alone = model.decode_text(tokens, torch.tensor([6]), alone, alone_lengths)
+    text_together = model.decode_text(padded, torch.tensor([6, 10]), together, lengths)
+    assert torch.allclose(text_together[0, :6], text_alone[0], atol=1e-5)
+
+
+def test_decoder_is_causal(model: ALPModel):
+    memory, lengths = model.encode_speech(torch.randn(1, 100, 80), torch.tensor([100]))
+    tokens = torch.randint(4, 60, (1, 8))
+    changed = tokens.clone()
+    changed[0, 5:] = (changed[0, 5:] + 1) % 60
+    before = model.decode_text(tokens, torch.tensor([8]), memory, lengths)
+    after = model.decode_text(changed, torch.tensor([8]), memory, lengths)
+    assert torch.allclose(before[0, :5], after[0, :5], atol=1e-6) and not torch.allclose(before[0, 5:], after[0, 5:])
+
+
+def test_rotary_scores_depend_on_relative_position_only():
+    rotary = RotaryEmbedding(16)
+    q, k = torch.randn(1, 1, 1, 16), torch.randn(1, 1, 1, 16)
+    at = lambda x, pos: rotary(x.expand(1, 1, pos + 1, 16).contiguous())[0, 0, pos]  # noqa: E731
+    assert torch.allclose(at(q, 3) @ at(k, 1), at(q, 10) @ at(k, 8), atol=1e-5)
+    assert not torch.allclose(at(q, 3) @ at(k, 1), at(q, 3) @ at(k, 2), atol=1e-3)
+
+
+def test_specaugment_masks_only_in_training_and_inside_each_utterance():
+    augment = SpecAugment(SpecAugmentConfig(freq_masks=2, freq_width=10, time_masks=2, time_width=0.2))
+    x, lengths = torch.ones(4, 100, 80), torch.tensor([100, 60, 30, 10])
+    torch.manual_seed(1)
+    masked = augment.train()(x, lengths)
+    assert (masked == 0).any() and (masked == 0).float().mean() < 0.5
+    assert torch.equal(augment.eval()(x, lengths), x)
+
+
+def test_cmvn_from_kaldi_stats(tmp_path: Path):
+    feats = np.random.default_rng(0).normal(3.0, 2.0, size=(500, 80))
+    stats = np.zeros((2, 81))
+    stats[0, :80], stats[1, :80], stats[0, 80] = feats.sum(0), (feats**2).sum(0), len(feats)
+    kaldiio.save_mat(str(tmp_path / "cmvn.ark"), stats)
+    cmvn = GlobalCMVN(80)
+    cmvn.load_kaldi_stats(tmp_path / "cmvn.ark")
+    normalized = cmvn(torch.from_numpy(feats).float())
+    assert torch.allclose(normalized.mean(0), torch.zeros(80), atol=1e-4)
+    assert torch.allclose(normalized.std(0, unbiased=False), torch.ones(80), atol=1e-3)
+
+
+def test_every_head_trains(model: ALPModel):
+    model.train()
+    feats, lengths = torch.randn(2, 80, 80), torch.tensor([80, 64])
+    memory, memory_lengths = model.encode_speech(feats, lengths)
+    tokens = torch.randint(4, 60, (2, 5))
+    text = model.encode_text(tokens, torch.tensor([5, 3]))
+    _, post, stop = model.decode_speech(torch.randn(2, 4, 160), torch.tensor([4, 3]), text, torch.tensor([5, 3]))
+    loss = (
+        model.decode_text(tokens, torch.tensor([5, 3]), memory, memory_lengths).logsumexp(-1).mean()
+        + model.ctc_head(memory).mean()
+        + post.mean()
+        + stop.mean()
+        + model.text_matching(text, torch.tensor([5, 3])).sum()
+    )
+    loss.backward()
+    assert model.text_head.embedding.weight is model.text_embedding.weight
+    assert model.text_embedding.weight.grad is not None and torch.isfinite(model.text_embedding.weight.grad).all()
+    model.zero_grad()
+    model.eval()
+
+
+def test_presets_sizes_and_cli():
+    tiny = sum(part_parameters(ALPModel(load_model_config("tiny", vocab_size=500))).values())
+    assert 3e6 < tiny < 10e6
+    shown = CliRunner().invoke(app, ["models", "show", "tiny"], terminal_width=200)
+    assert shown.exit_code == 0 and f"{tiny:,}" in shown.output and "type=conformer, layers=6" in shown.output
+    listed = CliRunner().invoke(app, ["models", "list"], terminal_width=200)
+    assert "conformer, transformer" in listed.output and "base, large, tiny" in listed.output
