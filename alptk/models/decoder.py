@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from alptk.models.encoders import TransformerConfig
 from alptk.models.layers import FeedForward, MultiHeadAttention, padding_mask
 from alptk.models.registry import PARTS
-
-
-@dataclass
-class DecoderConfig:
-    layers: int = 3
-    heads: int = 4
-    ffn_dim: int = 576
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
 
 
 class DecoderLayer(nn.Module):
     """Pre-norm causal self-attention (rotary), cross-attention to the encoder, feed-forward."""
 
-    def __init__(self, d_model: int, config: DecoderConfig):
+    def __init__(self, d_model: int, config: TransformerConfig):
         super().__init__()
-        self.self_attention = MultiHeadAttention(d_model, config.heads, config.attention_dropout, rotary=True)
+        self.self_attention = MultiHeadAttention(d_model, config.heads, config.attention_dropout, config.rotary)
         self.cross_attention = MultiHeadAttention(d_model, config.heads, config.attention_dropout, rotary=False)
         self.ffn = FeedForward(d_model, config.ffn_dim, config.dropout)
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(3))
@@ -40,9 +30,9 @@ class DecoderLayer(nn.Module):
 
 @PARTS["decoder"].register("transformer")
 class TransformerDecoder(nn.Module):
-    Config = DecoderConfig
+    Config = TransformerConfig
 
-    def __init__(self, d_model: int, config: DecoderConfig):
+    def __init__(self, d_model: int, config: TransformerConfig):
         super().__init__()
         self.config = config
         self.layers = nn.ModuleList(DecoderLayer(d_model, config) for _ in range(config.layers))
