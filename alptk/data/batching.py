@@ -1,0 +1,76 @@
+"""Length-bucketed dynamic batches: similar lengths together, each batch bounded by its padded size.
+
+Deterministic for a seed and epoch, resumable mid-epoch (``state_dict``), and sharded across
+distributed ranks so that every rank gets the same number of batches.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+
+from alptk.errors import DataError
+
+
+def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
+    """Share of a padded batch that is padding, over all ``batches``."""
+    padded = sum(max(lengths[i] for i in batch) * len(batch) for batch in batches)
+    return 1.0 - sum(lengths[i] for batch in batches for i in batch) / padded if padded else 0.0
+
+
+class BucketBatchSampler:
+    """Batches of item indices whose padded size (longest item x batch size) stays within ``max_size``."""
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        max_size: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        rank: int = 0,
+        num_replicas: int = 1,
+    ):
+        too_long = [i for i, n in enumerate(lengths) if n > max_size]
+        if too_long:
+            raise DataError(
+                f"{len(too_long)} items are longer than the batch size limit {max_size} "
+                f"(item {too_long[0]} has {lengths[too_long[0]]}): raise the limit or drop them"
+            )
+        self.lengths, self.max_size, self.seed, self.shuffle = list(lengths), max_size, seed, shuffle
+        self.rank, self.num_replicas = rank, num_replicas
+        self.epoch, self.position = 0, 0
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """This rank's batches for ``epoch``: sorted by length (random tie-break), packed greedily, shuffled."""
+        rng = random.Random(f"{self.seed}-{epoch}")
+        noise = [rng.random() for _ in self.lengths] if self.shuffle else [0.0] * len(self.lengths)
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for index in sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], noise[i])):
+            if current and (len(current) + 1) * self.lengths[index] > self.max_size:
+                batches.append(current)
+                current = []
+            current.append(index)
+        if current:
+            batches.append(current)
+        if self.shuffle:
+            rng.shuffle(batches)
+        per_rank = len(batches) // self.num_replicas
+        return batches[self.rank * per_rank : (self.rank + 1) * per_rank]
+
+    def __len__(self) -> int:
+        return len(self.epoch_batches(self.epoch))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        """The current epoch's batches from the saved position on; the next epoch starts after the last one."""
+        batches = self.epoch_batches(self.epoch)
+        while self.position < len(batches):
+            self.position += 1
+            yield batches[self.position - 1]
+        self.epoch, self.position = self.epoch + 1, 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.position = state["epoch"], state["position"]
