@@ -1,0 +1,90 @@
+"""Training examples from data directories: fbank speech (with optional token targets) and text-only token streams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from alptk.data.kaldi_dir import KaldiDir
+from alptk.data.tokenizer import Tokenizer
+from alptk.errors import DataError
+
+
+@dataclass
+class Batch:
+    """Padded tensors of one batch; absent streams are None."""
+
+    utts: list[str]
+    feats: torch.Tensor | None = None  # (batch, frames, dim)
+    feat_lengths: torch.Tensor | None = None
+    tokens: torch.Tensor | None = None  # (batch, tokens), padded with <blank> (0)
+    token_lengths: torch.Tensor | None = None
+
+
+def _tokenize(kaldi_dir: KaldiDir, where: Path, field: str, tokenizer: Tokenizer) -> dict[str, list[int]]:
+    if field not in kaldi_dir.tables:
+        raise DataError(f"no {field} table to take targets from", where)
+    return {utt: tokenizer.encode(text) for utt, text in kaldi_dir.tables[field].items()}
+
+
+class SpeechDataset(torch.utils.data.Dataset):
+    """Fbank matrices of a feature directory (``feats.scp``), with token targets from ``text_field`` if given."""
+
+    def __init__(self, data_dir: str | Path, tokenizer: Tokenizer | None = None, text_field: str | None = None):
+        data_dir = Path(data_dir)
+        kaldi_dir = KaldiDir.load(data_dir)
+        if "feats.scp" not in kaldi_dir.tables or "utt2num_frames" not in kaldi_dir.tables:
+            raise DataError("no feats.scp and utt2num_frames: extract features first (template stage 3)", data_dir)
+        self.utts = kaldi_dir.utterances
+        self.locations = [kaldi_dir.tables["feats.scp"][u] for u in self.utts]
+        self.lengths = [int(kaldi_dir.tables["utt2num_frames"][u]) for u in self.utts]
+        self.tokens = None
+        if text_field is not None:
+            if tokenizer is None:
+                raise ValueError("text_field needs a tokenizer")
+            tokens = _tokenize(kaldi_dir, data_dir, text_field, tokenizer)
+            self.tokens = [tokens[u] for u in self.utts]
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, index: int) -> tuple[str, torch.Tensor, list[int] | None]:
+        feats = torch.from_numpy(np.array(kaldiio.load_mat(self.locations[index]), dtype=np.float32))  # writable copy
+        return self.utts[index], feats, self.tokens[index] if self.tokens is not None else None
+
+
+class TextDataset(torch.utils.data.Dataset):
+    """Token sequences of a data directory's ``field`` table (e.g. the text-only set's ``text``)."""
+
+    def __init__(self, data_dir: str | Path, tokenizer: Tokenizer, field: str = "text"):
+        data_dir = Path(data_dir)
+        kaldi_dir = KaldiDir.load(data_dir)
+        self.utts = kaldi_dir.utterances
+        tokens = _tokenize(kaldi_dir, data_dir, field, tokenizer)
+        self.tokens = [tokens[u] for u in self.utts]
+        self.lengths = [len(t) for t in self.tokens]
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, index: int) -> tuple[str, None, list[int]]:
+        return self.utts[index], None, self.tokens[index]
+
+
+def collate(items: list[tuple[str, torch.Tensor | None, list[int] | None]]) -> Batch:
+    """Pad features with zeros and tokens with <blank> (0); lengths say where each item ends."""
+    batch = Batch([utt for utt, _, _ in items])
+    if items[0][1] is not None:
+        feats = [f for _, f, _ in items]
+        batch.feats = pad_sequence(feats, batch_first=True)
+        batch.feat_lengths = torch.tensor([len(f) for f in feats])
+    if items[0][2] is not None:
+        tokens = [torch.tensor(t, dtype=torch.long) for _, _, t in items]
+        batch.tokens = pad_sequence(tokens, batch_first=True, padding_value=0)
+        batch.token_lengths = torch.tensor([len(t) for t in tokens])
+    return batch
