@@ -1,0 +1,38 @@
+"""What every objective is: a module that takes the model and one batch of its stream, and returns loss and metrics."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from alptk.data.datasets import Batch
+from alptk.data.tokenizer import Tokenizer
+from alptk.models.model import ALPModel
+from alptk.models.registry import Registry
+
+Stream = Literal["speech", "text", "paired"]
+OBJECTIVES = Registry("objective")
+
+
+class Objective(nn.Module):
+    """Base class: ``stream`` says which data it consumes; parameters it owns (heads, temperatures) train too."""
+
+    stream: ClassVar[Stream]
+
+    def __init__(self, model: ALPModel, config: Any, tokenizer: Tokenizer):
+        super().__init__()
+        self.config = config
+
+    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+
+def shift_right(tokens: torch.Tensor, lengths: torch.Tensor, first: int, last: int) -> tuple[torch.Tensor, ...]:
+    """Decoder inputs ``first + tokens`` and targets ``tokens + last`` (padded with 0), and their lengths."""
+    batch = tokens.shape[0]
+    inputs = torch.cat([torch.full((batch, 1), first, dtype=tokens.dtype, device=tokens.device), tokens], dim=1)
+    targets = torch.cat([tokens, torch.zeros(batch, 1, dtype=tokens.dtype, device=tokens.device)], dim=1)
+    targets[torch.arange(batch, device=tokens.device), lengths] = last
+    return inputs, targets, lengths + 1

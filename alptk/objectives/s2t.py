@@ -1,0 +1,47 @@
+"""``s2t``: speech to text through the decoder (label-smoothed cross-entropy) plus CTC on the encoder.
+
+With ``target_field: text.fr`` and ``start_token: <fr>`` it is speech translation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from alptk.data.datasets import Batch
+from alptk.data.tokenizer import BOS, Tokenizer
+from alptk.models.layers import padding_mask
+from alptk.models.model import ALPModel
+from alptk.objectives.base import OBJECTIVES, Objective, shift_right
+
+
+@dataclass
+class S2TConfig:
+    target_field: str = "text"
+    start_token: str = BOS
+    ctc_weight: float = 0.3
+    label_smoothing: float = 0.1
+
+
+@OBJECTIVES.register("s2t")
+class SpeechToText(Objective):
+    Config = S2TConfig
+    stream = "paired"
+
+    def __init__(self, model: ALPModel, config: S2TConfig, tokenizer: Tokenizer):
+        super().__init__(model, config, tokenizer)
+        self.start, self.eos = tokenizer.token_id(config.start_token), tokenizer.eos_id
+
+    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        memory, memory_lengths = model.encode_speech(batch.feats, batch.feat_lengths)
+        log_probs = model.ctc_head(memory).transpose(0, 1)
+        ctc = F.ctc_loss(log_probs, batch.tokens, memory_lengths, batch.token_lengths, zero_infinity=True)
+        inputs, targets, lengths = shift_right(batch.tokens, batch.token_lengths, self.start, self.eos)
+        logits = model.decode_text(inputs, lengths, memory, memory_lengths)
+        valid = padding_mask(lengths, targets.shape[1])
+        attention = F.cross_entropy(logits[valid], targets[valid], label_smoothing=self.config.label_smoothing)
+        accuracy = (logits[valid].argmax(-1) == targets[valid]).float().mean()
+        loss = self.config.ctc_weight * ctc + (1 - self.config.ctc_weight) * attention
+        return loss, {"ctc": ctc.item(), "attention": attention.item(), "accuracy": accuracy.item()}

@@ -1,0 +1,93 @@
+"""Each objective alone overfits a tiny batch; objective names and options fail with clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from alptk.config import from_dict
+from alptk.data.datasets import Batch
+from alptk.data.tokenizer import Tokenizer, train_tokenizer
+from alptk.errors import ConfigError
+from alptk.models.model import ALPModel, ModelConfig
+from alptk.objectives import OBJECTIVES
+
+SENTENCES = ["the red cat sleeps", "we buy twelve apples today", "where is the old bicycle"]
+SMALL = {"heads": 4, "ffn_dim": 128, "dropout": 0.0}
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
+    corpus = tmp_path_factory.mktemp("tok") / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES) + "\n")
+    return train_tokenizer([corpus], corpus.parent / "tok", "char", 60, symbols=["<mask>", "<fr>"])
+
+
+def tiny_batch(tokenizer: Tokenizer) -> Batch:
+    """Three utterances of smooth pseudo-fbank (so masked frames are predictable from context) and their text."""
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([96, 80, 72])
+    feats = torch.randn(3, 96, 80, generator=generator).cumsum(dim=1) / 4
+    feats[1, 80:] = feats[2, 72:] = 0
+    tokens = [torch.tensor(tokenizer.encode(s)) for s in SENTENCES]
+    padded = torch.nn.utils.rnn.pad_sequence(tokens, batch_first=True)
+    return Batch(["a", "b", "c"], feats, lengths, padded, torch.tensor([len(t) for t in tokens]))
+
+
+def small_model(vocab_size: int) -> ALPModel:
+    torch.manual_seed(0)
+    config = ModelConfig(
+        d_model=64,
+        vocab_size=vocab_size,
+        frontend={"type": "fbank", "channels": 32, "dropout": 0.0, "specaugment": None},
+        speech_encoder={"type": "conformer", "layers": 2, "kernel_size": 7, **SMALL},
+        text_encoder={"type": "transformer", "layers": 2, **SMALL},
+        decoder={"type": "transformer", "layers": 1, **SMALL},
+        dropout=0.0,
+    )
+    return ALPModel(config)
+
+
+@pytest.mark.parametrize(
+    ("name", "steps", "factor"),
+    [("s2t", 80, 5), ("mlm", 300, 4), ("stm", 60, 5), ("tts", 80, 3), ("masked_speech", 120, 3)],
+)
+def test_objective_overfits_a_tiny_batch(tokenizer: Tokenizer, name: str, steps: int, factor: float):
+    model = small_model(len(tokenizer))
+    cls = OBJECTIVES.get(name)
+    objective = cls(model, cls.Config(), tokenizer)
+    batch = tiny_batch(tokenizer)
+    model.frontend.cmvn.mean.copy_(batch.feats[0, :96].mean(0))
+    model.frontend.cmvn.std.copy_(batch.feats[0, :96].std(0))
+    optimizer = torch.optim.Adam([*model.parameters(), *objective.parameters()], lr=2e-3)
+    losses = []
+    for step in range(steps):
+        torch.manual_seed(step)
+        loss, metrics = objective(model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(isinstance(v, float) for v in metrics.values())
+    window = max(3, steps // 10)  # masks are random each step: compare averages
+    first, last = sum(losses[:window]) / window, sum(losses[-window:]) / window
+    assert last < first / factor, f"{name}: loss {first:.3f} -> {last:.3f}"
+
+
+def test_objective_streams_and_errors(tokenizer: Tokenizer):
+    streams = {name: OBJECTIVES.get(name).stream for name in OBJECTIVES.names()}
+    assert streams == {"masked_speech": "speech", "mlm": "text", "s2t": "paired", "stm": "paired", "tts": "paired"}
+    with pytest.raises(ConfigError, match=r"unknown objective 'ctc' \(choose from masked_speech, mlm, s2t, stm, tts\)"):
+        OBJECTIVES.get("ctc")
+    with pytest.raises(ConfigError, match=r"mlm: unknown key 'mask_rate' \(valid keys: mask_prob, mask_token\)"):
+        from_dict(OBJECTIVES.get("mlm").Config, {"mask_rate": 0.2}, "mlm")
+    model = small_model(len(tokenizer))
+    s2t = OBJECTIVES.get("s2t")
+    with pytest.raises(Exception, match=r"'<de>' is not in the tokenizer's vocabulary"):
+        s2t(model, s2t.Config(target_field="text.de", start_token="<de>"), tokenizer)
+
+
+def test_translation_start_token(tokenizer: Tokenizer):
+    s2t = OBJECTIVES.get("s2t")
+    objective = s2t(small_model(len(tokenizer)), s2t.Config(target_field="text.fr", start_token="<fr>"), tokenizer)
+    assert objective.start == tokenizer.token_id("<fr>") != tokenizer.bos_id
