@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alptk.data.batching import BucketBatchSampler, padding_fraction
+from alptk.data.batching import BucketBatchSampler, StreamBatchSampler, padding_fraction
 from alptk.errors import DataError
 
 
@@ -51,3 +51,36 @@ def test_ranks_share_an_epoch_without_overlap(lengths: list[int]):
 def test_item_longer_than_the_limit():
     with pytest.raises(DataError, match=r"1 items are longer than the batch size limit 1000 \(item 2 has 1200\)"):
         BucketBatchSampler([500, 600, 1200], max_size=1000)
+
+
+def test_streams_interleave_at_their_ratios_and_resume(lengths: list[int]):
+    def make() -> StreamBatchSampler:
+        samplers = {
+            "speech": BucketBatchSampler(lengths, 20000, seed=1),
+            "text": BucketBatchSampler([n // 10 for n in lengths[:500]], 2000, seed=2),
+            "paired": BucketBatchSampler(lengths[:300], 20000, seed=3),
+        }
+        return StreamBatchSampler(samplers, {"speech": 2.0, "text": 1.0, "paired": 1.0})
+
+    mixer = make()
+    iterator = iter(mixer)
+    first = [next(iterator) for _ in range(400)]
+    streams = [batch[0][0] for batch in first]
+    assert (streams.count("speech"), streams.count("text"), streams.count("paired")) == (200, 100, 100)
+    assert all(len({name for name, _ in batch}) == 1 for batch in first)
+    paired = [tuple(i for _, i in b) for b in first if b[0][0] == "paired"]
+    assert len(set(paired)) < len(paired)  # the small paired stream went round more than one epoch
+    state = mixer.state_dict()
+    expected = [next(iterator) for _ in range(50)]
+    resumed = make()
+    resumed.load_state_dict(state)
+    resumed_iterator = iter(resumed)
+    assert [next(resumed_iterator) for _ in range(50)] == expected
+
+
+def test_stream_errors(lengths: list[int]):
+    sampler = BucketBatchSampler(lengths, 20000)
+    with pytest.raises(DataError, match="every stream needs a positive ratio"):
+        StreamBatchSampler({"speech": sampler}, {"speech": 0.0})
+    with pytest.raises(DataError, match="stream 'paired' has no batches"):
+        StreamBatchSampler({"paired": BucketBatchSampler(lengths[:1], 20000, num_replicas=2)}, {"paired": 1.0})

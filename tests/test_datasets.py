@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import kaldiio
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
-from alptk.data.batching import BucketBatchSampler
-from alptk.data.datasets import SpeechDataset, TextDataset, collate
+from alptk.data.batching import BucketBatchSampler, StreamBatchSampler
+from alptk.data.datasets import SpeechDataset, StreamDataset, TextDataset, collate, collate_streams
 from alptk.data.features import extract_fbank_dir
 from alptk.data.tokenizer import Tokenizer, train_tokenizer
 from alptk.errors import DataError
@@ -57,3 +59,21 @@ def test_text_dataset_and_errors(prepared: tuple[Path, Path], tmp_path: Path):
         TextDataset(fbank, Tokenizer(tok), "text.de")
     with pytest.raises(DataError, match=r"no feats\.scp and utt2num_frames"):
         SpeechDataset(make_speech_dir(tmp_path / "raw", n_utts=2))
+
+
+def test_one_dataloader_over_several_streams(prepared: tuple[Path, Path]):
+    fbank, tok = prepared
+    tokenizer = Tokenizer(tok)
+    streams = {"speech": SpeechDataset(fbank), "text": TextDataset(fbank, tokenizer, "text.fr")}
+    sampler = StreamBatchSampler(
+        {
+            "speech": BucketBatchSampler(streams["speech"].lengths, 400, seed=0),
+            "text": BucketBatchSampler(streams["text"].lengths, 200, seed=0),
+        },
+        {"speech": 1.0, "text": 1.0},
+    )
+    loader = DataLoader(StreamDataset(streams), batch_sampler=sampler, collate_fn=collate_streams, num_workers=2)
+    batches = list(itertools.islice(loader, 6))
+    assert [name for name, _ in batches] == ["text", "speech"] * 3
+    for name, batch in batches:
+        assert (batch.feats is None, batch.tokens is None) == ((True, False) if name == "text" else (False, True))

@@ -74,3 +74,44 @@ class BucketBatchSampler:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.position = state["epoch"], state["position"]
+
+
+class StreamBatchSampler:
+    """Interleaves the batches of several streams at fixed ratios (smooth weighted round-robin: exact proportions,
+    no randomness), each stream cycling through its own epochs. Yields ``[(stream, index), ...]`` batches."""
+
+    def __init__(self, samplers: dict[str, BucketBatchSampler], ratios: dict[str, float]):
+        if set(samplers) != set(ratios) or any(r <= 0 for r in ratios.values()):
+            raise DataError(f"every stream needs a positive ratio: streams {sorted(samplers)}, ratios {ratios}")
+        empty = [name for name, sampler in samplers.items() if len(sampler) == 0]
+        if empty:
+            raise DataError(f"stream '{empty[0]}' has no batches (too little data for this rank and batch size)")
+        self.samplers, self.ratios = samplers, ratios
+        self.credit = dict.fromkeys(samplers, 0.0)
+        self._iterators = {name: iter(sampler) for name, sampler in samplers.items()}
+
+    def next_stream(self) -> str:
+        total = sum(self.ratios.values())
+        for name, ratio in self.ratios.items():
+            self.credit[name] += ratio
+        chosen = max(self.credit, key=lambda name: (self.credit[name], name))
+        self.credit[chosen] -= total
+        return chosen
+
+    def __iter__(self) -> Iterator[list[tuple[str, int]]]:
+        while True:
+            name = self.next_stream()
+            batch = next(self._iterators[name], None)
+            if batch is None:  # the stream finished an epoch: start its next one
+                self._iterators[name] = iter(self.samplers[name])
+                batch = next(self._iterators[name])
+            yield [(name, index) for index in batch]
+
+    def state_dict(self) -> dict:
+        return {"credit": dict(self.credit), "streams": {n: s.state_dict() for n, s in self.samplers.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.credit = dict(state["credit"])
+        for name, sampler in self.samplers.items():
+            sampler.load_state_dict(state["streams"][name])
+        self._iterators = {name: iter(sampler) for name, sampler in self.samplers.items()}

@@ -88,3 +88,22 @@ def collate(items: list[tuple[str, torch.Tensor | None, list[int] | None]]) -> B
         batch.tokens = pad_sequence(tokens, batch_first=True, padding_value=0)
         batch.token_lengths = torch.tensor([len(t) for t in tokens])
     return batch
+
+
+class StreamDataset(torch.utils.data.Dataset):
+    """Several named datasets behind one index space of ``(stream, index)``, for one DataLoader over all streams."""
+
+    def __init__(self, streams: dict[str, SpeechDataset | TextDataset]):
+        self.streams = streams
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.streams.values())
+
+    def __getitem__(self, key: tuple[str, int]) -> tuple[str, tuple[str, torch.Tensor | None, list[int] | None]]:
+        stream, index = key
+        return stream, self.streams[stream][index]
+
+
+def collate_streams(items: list[tuple[str, tuple]]) -> tuple[str, Batch]:
+    """Collate one stream's items (a batch never mixes streams)."""
+    return items[0][0], collate([item for _, item in items])
