@@ -46,7 +46,7 @@ def fix(data_dir: Path) -> None:
     """
     report = fix_dir(data_dir)
     for line in report.lines():
-        log(f"{data_dir}/{line}" if not line.startswith("kept") else f"{data_dir}: {line}")
+        log(f"{data_dir}: {line}")
 
 
 @app.command()

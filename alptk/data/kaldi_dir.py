@@ -33,6 +33,12 @@ def is_table(name: str) -> bool:
     return name in UTT_TABLES or name in ("wav.scp", "spk2utt") or bool(TEXT_TABLE.match(name))
 
 
+def utt_keyed(names: Iterable[str]) -> list[str]:
+    """The tables among ``names`` keyed by utterance (``wav.scp`` too when there is no ``segments``)."""
+    names = list(names)
+    return [n for n in names if n in UTT_TABLES or TEXT_TABLE.match(n) or (n == "wav.scp" and "segments" not in names)]
+
+
 def table_names(path: Path) -> list[str]:
     """The table files present in directory ``path``, in byte order."""
     return sorted((p.name for p in path.iterdir() if p.is_file() and is_table(p.name)), key=byte_order)
@@ -86,11 +92,7 @@ class KaldiDir:
 
     def utt_tables(self) -> list[str]:
         """Names of the tables keyed by utterance."""
-        return [
-            n
-            for n in self.tables
-            if n in UTT_TABLES or TEXT_TABLE.match(n) or (n == "wav.scp" and not self.has_segments)
-        ]
+        return utt_keyed(self.tables)
 
     def spk2utt(self) -> dict[str, list[str]]:
         result: dict[str, list[str]] = defaultdict(list)
@@ -204,9 +206,7 @@ def _check_tables(path: Path, raw: dict[str, list[Entry]], problems: list[str]) 
                 problems.append(locate(shown, path / name, entry.line, key))
     if ("wav.scp" in tables or "feats.scp" in tables) and "utt2spk" not in tables:
         problems.append(locate("missing: a directory with wav.scp or feats.scp needs utt2spk", path / "utt2spk"))
-    per_utt = [
-        n for n in tables if n in UTT_TABLES or TEXT_TABLE.match(n) or (n == "wav.scp" and "segments" not in tables)
-    ]
+    per_utt = utt_keyed(tables)
     for utt, (name, entry) in _first_sighting(tables, per_utt).items():
         for other in per_utt:
             if utt not in tables[other]:
