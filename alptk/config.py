@@ -48,13 +48,20 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
-    """Load ``cls`` from a YAML file (or defaults) and apply ``key=value`` overrides (YAML-parsed values)."""
+    """Load ``cls`` from a YAML file (or defaults) and apply ``key=value`` overrides (YAML-parsed values;
+    dotted keys such as ``optim.lr`` set options inside sections)."""
     data = load_yaml(path) if path is not None else {}
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"override '{item}': expected key=value")
-        data[key.strip()] = yaml.safe_load(value)
+        *parents, last = key.strip().split(".")
+        node = data
+        for part in parents:  # dotted keys reach into sections: optim.lr=1e-3
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}': '{part}' is not a section")
+        node[last] = yaml.safe_load(value)
     return from_dict(cls, data, str(path) if path is not None else cls.__name__)
 
 

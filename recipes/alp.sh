@@ -9,8 +9,9 @@
 #   2    audio formatting          dump/raw/<set>: mono <fs> Hz audio, segments cut, speed-perturbed train set
 #   3    features                  dump/fbank/<set>: Kaldi fbank ark/scp, utt2num_frames, cmvn.ark
 #   4    tokenizer                 data/token_list/<type><size>: sentencepiece model and tokens.txt
-#   5    pre-training targets      (reserved: offline targets such as k-means labels)
-#   6    pre-training              (reserved)
+#   5    pre-training targets      exp/kmeans/centroids.safetensors when kmeans_clusters > 0 (else nothing to do:
+#                                  masked_speech's default BEST-RQ targets need no offline step)
+#   6    pre-training              exp/<pretrain_exp>: checkpoints, logs, curves.png, model.safetensors
 #   7    fine-tuning               (reserved)
 #   8    decoding                  (reserved)
 #   9    scoring and RESULTS.md    (reserved)
@@ -19,7 +20,7 @@ set -euo pipefail
 
 # General
 stage=1                    # first stage to run
-stop_stage=4               # last stage to run
+stop_stage=100             # last stage to run (default: the last there is)
 nj=4                       # parallel jobs for data and feature stages
 local_data_opts=""         # options for local/data.sh
 # Data sets (names of directories under data/)
@@ -41,7 +42,20 @@ token_fields="text"        # tables read from data dirs, e.g. "text text.fr"
 token_joint=true           # true: one vocabulary over all fields; false: one tokenizer per field
 token_symbols="<mask>"     # user-defined symbols kept whole
 
-last_stage=4               # stages after this one come with later versions of alptk
+# Pre-training
+pretrain_config=conf/pretrain.yaml  # training config (YAML); empty: this recipe does not pre-train
+pretrain_exp=pretrain      # experiment name: exp/<pretrain_exp>
+pretrain_args=""           # config overrides, e.g. "max_steps=2000 optim.lr=5e-4"
+kmeans_clusters=0          # > 0: stage 5 fits k-means targets (use with masked_speech quantizer: kmeans)
+kmeans_sets=""             # feature sets to cluster (default: the first of speech_sets)
+# Devices (stages 6-7): torchrun launches one process per GPU, on each of num_nodes machines
+ngpu=1                     # GPUs per node: 0 = CPU; 1 = one GPU if there is one, else CPU; N > 1 = DDP over N
+num_nodes=1                # machines; run the same command on each with its --node_rank
+node_rank=0
+master_addr=localhost      # address of node 0 (multi-node)
+master_port=29500
+
+last_stage=6               # stages after this one come with later versions of alptk
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 
@@ -51,7 +65,7 @@ fail() { log "error: $*" >&2; exit 1; }
 if [ "${stage}" -gt "${last_stage}" ]; then
     fail "stage ${stage} is not available in this version of alptk (stages 1-${last_stage} are)"
 elif [ "${stop_stage}" -gt "${last_stage}" ]; then
-    log "stages $((last_stage + 1))-${stop_stage} are not available yet: stopping after stage ${last_stage}"
+    [ "${stop_stage}" -ne 100 ] && log "stages $((last_stage + 1))-${stop_stage} are not available yet"
     stop_stage=${last_stage}
 fi
 
@@ -100,7 +114,41 @@ stage_4() {
     fi
 }
 
-titles=("" "data preparation" "audio formatting" "features" "tokenizer")
+# alptk for one process, or torchrun for several (DDP over GPUs and nodes)
+launch() {
+    local device=()
+    [ "${ngpu}" -eq 0 ] && device=(--device cpu)
+    if [ "${ngpu}" -gt 1 ] || [ "${num_nodes}" -gt 1 ]; then
+        torchrun --nnodes "${num_nodes}" --node_rank "${node_rank}" --nproc_per_node "$(( ngpu > 0 ? ngpu : 1 ))" \
+            --master_addr "${master_addr}" --master_port "${master_port}" -m alptk "$@" "${device[@]}"
+    else
+        alptk "$@" "${device[@]}"
+    fi
+}
+
+stage_5() {
+    if [ "${kmeans_clusters}" -le 0 ]; then
+        log "nothing to do: masked_speech draws targets from its random-projection quantizer (kmeans_clusters=0)"
+        return
+    fi
+    local sets dirs=() set
+    # shellcheck disable=SC2206
+    sets=(${kmeans_sets:-${speech_sets%% *}})
+    for set in "${sets[@]}"; do dirs+=("dump/fbank/${set}"); done
+    alptk features kmeans "${dirs[@]}" --out exp/kmeans/centroids.safetensors --clusters "${kmeans_clusters}"
+}
+
+stage_6() {
+    if [ -z "${pretrain_config}" ]; then
+        log "nothing to do: this recipe does not pre-train (pretrain_config is empty)"
+        return
+    fi
+    [ -f "${pretrain_config}" ] || fail "${pretrain_config}: no pre-training config"
+    # shellcheck disable=SC2086
+    launch pretrain --config "${pretrain_config}" --exp "exp/${pretrain_exp}" ${pretrain_args}
+}
+
+titles=("" "data preparation" "audio formatting" "features" "tokenizer" "pre-training targets" "pre-training")
 for n in $(seq "${stage}" "${stop_stage}"); do
     log "Stage ${n}: ${titles[n]}"
     start=${SECONDS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import kaldiio
 import numpy as np
 import pytest
 import soundfile
@@ -57,3 +58,33 @@ def make_speech_dir(
 @pytest.fixture
 def speech_dir(tmp_path: Path) -> Path:
     return make_speech_dir(tmp_path)
+
+
+WORDS = ["abc", "bcd", "cde", "def", "efg", "fgh", "ghi", "hij"]
+FRAMES = 48
+
+
+def make_feature_dir(path: Path, n_utts: int, seed: int) -> Path:
+    """A feature directory of equal-length pseudo-fbank utterances with equal-length transcripts."""
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    utts = sorted(f"spk{i % 2}-utt{i:03d}" for i in range(n_utts))
+    with kaldiio.WriteHelper(f"ark,scp:{path}/feats.ark,{path}/feats.scp") as writer:
+        for utt in utts:
+            writer(utt, (rng.standard_normal((FRAMES, 80)).cumsum(axis=0) / 4).astype(np.float32))
+    stats = np.zeros((2, 81))
+    for mat in kaldiio.load_scp(str(path / "feats.scp")).values():
+        stats[0, :80] += mat.sum(0)
+        stats[1, :80] += (mat**2).sum(0)
+        stats[0, 80] += len(mat)
+    kaldiio.save_mat(str(path / "cmvn.ark"), stats)
+    texts = {u: f"{WORDS[i % 8]} {WORDS[(i * 3 + 1) % 8]}" for i, u in enumerate(utts)}
+    tables = {
+        "utt2num_frames": {u: str(FRAMES) for u in utts},
+        "utt2spk": {u: u.split("-")[0] for u in utts},
+        "text": texts,
+        "text.fr": {u: t[::-1] for u, t in texts.items()},
+    }
+    scp = dict(line.split(maxsplit=1) for line in (path / "feats.scp").read_text().splitlines())
+    KaldiDir({**tables, "feats.scp": scp}).save(path)
+    return path

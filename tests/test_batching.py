@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alptk.data.batching import BucketBatchSampler, StreamBatchSampler, padding_fraction
+from alptk.data.batching import BucketBatchSampler, SkipBatches, StreamBatchSampler, padding_fraction
 from alptk.errors import DataError
 
 
@@ -29,16 +29,6 @@ def test_deterministic_per_seed_and_epoch(lengths: list[int]):
     assert list(a) == list(b)
     assert list(a) != list(BucketBatchSampler(lengths, 20000, seed=1))  # epoch 1 of `a` differs from epoch 0
     assert BucketBatchSampler(lengths, 20000, seed=2).epoch_batches(0) != b.epoch_batches(0)
-
-
-def test_resume_mid_epoch(lengths: list[int]):
-    sampler = BucketBatchSampler(lengths, 20000, seed=3)
-    iterator = iter(sampler)
-    seen = [next(iterator) for _ in range(10)]
-    resumed = BucketBatchSampler(lengths, 20000, seed=3)
-    resumed.load_state_dict(sampler.state_dict())
-    assert seen + list(resumed) == sampler.epoch_batches(0)
-    assert resumed.state_dict() == {"epoch": 1, "position": 0}
 
 
 def test_ranks_share_an_epoch_without_overlap(lengths: list[int]):
@@ -70,12 +60,9 @@ def test_streams_interleave_at_their_ratios_and_resume(lengths: list[int]):
     assert all(len({name for name, _ in batch}) == 1 for batch in first)
     paired = [tuple(i for _, i in b) for b in first if b[0][0] == "paired"]
     assert len(set(paired)) < len(paired)  # the small paired stream went round more than one epoch
-    state = mixer.state_dict()
     expected = [next(iterator) for _ in range(50)]
-    resumed = make()
-    resumed.load_state_dict(state)
-    resumed_iterator = iter(resumed)
-    assert [next(resumed_iterator) for _ in range(50)] == expected
+    resumed = iter(SkipBatches(make(), 400))  # a run resumed after 400 batches
+    assert [next(resumed) for _ in range(50)] == expected
 
 
 def test_stream_errors(lengths: list[int]):

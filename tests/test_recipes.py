@@ -13,6 +13,7 @@ import pytest
 
 from alptk.data.kaldi_dir import KaldiDir, validate_dir
 from alptk.data.tokenizer import Tokenizer
+from alptk.train.logger import read_metrics
 from tests.conftest import REPO, SHARED_FSDD
 
 
@@ -34,17 +35,18 @@ def test_template_help_and_unknown_option(tmp_path: Path):
     assert help_text.returncode == 0 and "4    tokenizer" in help_text.stdout
     bad = run_recipe(work, "--stage", "3", "--no_such_option", "1")
     assert bad.returncode != 0 and "unknown option --no_such_option" in bad.stderr
-    later = run_recipe(work, "--stage", "6")
-    assert later.returncode != 0 and "stage 6 is not available in this version" in later.stderr
+    later = run_recipe(work, "--stage", "7")
+    assert later.returncode != 0 and "stage 7 is not available in this version" in later.stderr
 
 
 @pytest.mark.slow
-def test_mini_synth_tiny_stages_1_to_4(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_mini_synth_tiny_stages_1_to_6(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     work = recipe_copy("mini_synth/alp1", tmp_path)
-    result = run_recipe(work, "--size", "tiny", "--nj", "2")
+    quick = "max_steps=6 log_every=3 valid_every=3 save_every=3"
+    result = run_recipe(work, "--size", "tiny", "--nj", "2", "--ngpu", "0", "--pretrain_args", quick)
     assert result.returncode == 0, result.stdout + result.stderr
     monkeypatch.chdir(work)  # paths in recipe directories are relative to the recipe, as in Kaldi
-    for n in range(1, 5):
+    for n in range(1, 7):
         assert f"Stage {n}: " in result.stdout and "done in" in result.stdout
     for name in ("train", "train_low", "dev", "test", "speech_only"):
         assert validate_dir(work / "dump" / "raw" / name, fs=16000) == []
@@ -56,6 +58,12 @@ def test_mini_synth_tiny_stages_1_to_4(tmp_path: Path, monkeypatch: pytest.Monke
     test_fr = KaldiDir.load(work / "data" / "test").tables["text.fr"]
     unknown = sum(tokenizer.encode(t).count(tokenizer.unk_id) for t in test_fr.values())
     assert unknown == 0
+    exp = work / "exp" / "pretrain"
+    records = read_metrics(exp)
+    assert [r["step"] for r in records if r.get("split") == "valid"] == [3, 6]
+    objectives = {k.split("/")[0] for r in records for k in r if k.endswith("/loss")}
+    assert objectives == {"masked_speech", "mlm", "stm", "tts", "asr", "st"}
+    assert (exp / "model.safetensors").is_file() and (exp / "curves.png").is_file()
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from alptk.cli.data import app as data_app
 from alptk.cli.features import app as features_app
 from alptk.cli.models import app as models_app
 from alptk.cli.tokenizer import app as tokenizer_app
+from alptk.cli.train import pretrain
 from alptk.errors import AlptkError
 from alptk.progress import console
 from alptk.version import __version__
@@ -28,6 +29,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(models_app, name="models")
+app.command()(pretrain)
 
 
 def _version(value: bool) -> None:

@@ -1,7 +1,8 @@
 """Length-bucketed dynamic batches: similar lengths together, each batch bounded by its padded size.
 
-Deterministic for a seed and epoch, resumable mid-epoch (``state_dict``), and sharded across
-distributed ranks so that every rank gets the same number of batches.
+Deterministic for a seed and epoch, so a run resumes mid-epoch by skipping the batches it has consumed
+(``SkipBatches``: index lists only, no data is read), and sharded across distributed ranks so that every rank
+gets the same number of batches.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class BucketBatchSampler:
             )
         self.lengths, self.max_size, self.seed, self.shuffle = list(lengths), max_size, seed, shuffle
         self.rank, self.num_replicas = rank, num_replicas
-        self.epoch, self.position = 0, 0
+        self.epoch = 0  # the epoch the next iteration goes through
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """This rank's batches for ``epoch``: sorted by length (random tie-break), packed greedily, shuffled."""
@@ -55,25 +56,16 @@ class BucketBatchSampler:
             batches.append(current)
         if self.shuffle:
             rng.shuffle(batches)
-        per_rank = len(batches) // self.num_replicas
-        return batches[self.rank * per_rank : (self.rank + 1) * per_rank]
+        per_rank = len(batches) // self.num_replicas  # ranks take turns, so step k's batches are neighbours
+        return batches[self.rank :: self.num_replicas][:per_rank]
 
     def __len__(self) -> int:
         return len(self.epoch_batches(self.epoch))
 
     def __iter__(self) -> Iterator[list[int]]:
-        """The current epoch's batches from the saved position on; the next epoch starts after the last one."""
-        batches = self.epoch_batches(self.epoch)
-        while self.position < len(batches):
-            self.position += 1
-            yield batches[self.position - 1]
-        self.epoch, self.position = self.epoch + 1, 0
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "position": self.position}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.position = state["epoch"], state["position"]
+        """One epoch's batches; the next iteration goes through the next epoch."""
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        yield from self.epoch_batches(epoch)
 
 
 class StreamBatchSampler:
@@ -107,11 +99,16 @@ class StreamBatchSampler:
                 batch = next(self._iterators[name])
             yield [(name, index) for index in batch]
 
-    def state_dict(self) -> dict:
-        return {"credit": dict(self.credit), "streams": {n: s.state_dict() for n, s in self.samplers.items()}}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.credit = dict(state["credit"])
-        for name, sampler in self.samplers.items():
-            sampler.load_state_dict(state["streams"][name])
-        self._iterators = {name: iter(sampler) for name, sampler in self.samplers.items()}
+class SkipBatches:
+    """A batch sampler that starts ``skip`` batches in: where a resumed run left off. (The DataLoader reads ahead
+    of training, so the sampler's own position at checkpoint time is not what training consumed.)"""
+
+    def __init__(self, sampler: StreamBatchSampler, skip: int):
+        self.sampler, self.skip = sampler, skip
+
+    def __iter__(self) -> Iterator[list[tuple[str, int]]]:
+        batches = iter(self.sampler)
+        for _ in range(self.skip):
+            next(batches)
+        yield from batches

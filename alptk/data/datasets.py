@@ -25,6 +25,14 @@ class Batch:
     tokens: torch.Tensor | None = None  # (batch, tokens), padded with <blank> (0)
     token_lengths: torch.Tensor | None = None
 
+    def to(self, device: torch.device, non_blocking: bool = False) -> Batch:
+        """The same batch with its tensors on ``device``."""
+        moved = {
+            name: value.to(device, non_blocking=non_blocking) if isinstance(value, torch.Tensor) else value
+            for name, value in vars(self).items()
+        }
+        return Batch(**moved)
+
 
 def _tokenize(kaldi_dir: KaldiDir, where: Path, field: str, tokenizer: Tokenizer) -> dict[str, list[int]]:
     if field not in kaldi_dir.tables:

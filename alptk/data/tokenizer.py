@@ -114,6 +114,7 @@ class Tokenizer:
         if not model.is_file():
             raise AlptkError(f"{model}: tokenizer model not found (train one with `alptk tokenizer train`)")
         self.processor = spm.SentencePieceProcessor(model_file=str(model))
+        self.directory = model.parent
         self.blank_id, self.unk_id, self.bos_id, self.eos_id = 0, 1, 2, 3
 
     def __len__(self) -> int:

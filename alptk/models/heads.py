@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alptk.models.layers import padding_mask
+from alptk.models.layers import ChannelNorm, padding_mask
 
 
 class CTCHead(nn.Module):
@@ -52,7 +52,8 @@ class SpeechPrenet(nn.Module):
 
 
 class SpeechHead(nn.Module):
-    """Mel frames (``reduction`` per step) and stop logits, refined by a 5-layer convolutional post-net."""
+    """Mel frames (``reduction`` per step) and stop logits, refined by a 5-layer convolutional post-net
+    (layer-normed rather than batch-normed, so that each utterance's frames depend on it alone)."""
 
     def __init__(self, d_model: int, n_mels: int, reduction: int, postnet_channels: int = 256, dropout: float = 0.5):
         super().__init__()
@@ -61,7 +62,7 @@ class SpeechHead(nn.Module):
         self.stop = nn.Linear(d_model, reduction)
         channels = [n_mels, *[postnet_channels] * 4, n_mels]
         self.postnet = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(c_in, c_out, 5, padding=2), nn.BatchNorm1d(c_out))
+            nn.Sequential(nn.Conv1d(c_in, c_out, 5, padding=2), ChannelNorm(c_out))
             for c_in, c_out in itertools.pairwise(channels)
         )
         self.dropout = nn.Dropout(dropout)

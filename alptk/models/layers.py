@@ -32,7 +32,10 @@ class RotaryEmbedding(nn.Module):
 
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head attention through ``F.scaled_dot_product_attention``, with optional rotary positions."""
+    """Multi-head attention through ``F.scaled_dot_product_attention``, with optional rotary positions.
+
+    The key projection has no bias (as in Whisper): in cross-attention the softmax cancels it, and a parameter
+    without a gradient would only drift on optimizer noise."""
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, rotary: bool = True):
         super().__init__()
@@ -40,7 +43,8 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"d_model {d_model} is not divisible by {heads} heads")
         self.heads, self.dropout = heads, dropout
         self.query = nn.Linear(d_model, d_model)
-        self.key_value = nn.Linear(d_model, 2 * d_model)
+        self.key = nn.Linear(d_model, d_model, bias=False)
+        self.value = nn.Linear(d_model, d_model)
         self.out = nn.Linear(d_model, d_model)
         self.rotary = RotaryEmbedding(d_model // heads) if rotary else None
 
@@ -55,7 +59,8 @@ class MultiHeadAttention(nn.Module):
         batch, time, d_model = x.shape
         source = x if memory is None else memory
         q = self.query(x).view(batch, time, self.heads, -1).transpose(1, 2)
-        k, v = self.key_value(source).view(batch, source.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        k = self.key(source).view(batch, source.shape[1], self.heads, -1).transpose(1, 2)
+        v = self.value(source).view(batch, source.shape[1], self.heads, -1).transpose(1, 2)
         if self.rotary is not None and memory is None:
             q, k = self.rotary(q), self.rotary(k)
         mask = None
@@ -83,8 +88,19 @@ class FeedForward(nn.Module):
         return self.net(x)
 
 
+class ChannelNorm(nn.LayerNorm):
+    """Layer norm over the channels of (batch, channels, time) tensors: per frame, independent of the batch."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
 class ConvModule(nn.Module):
-    """Conformer convolution module: pointwise + GLU, depthwise conv, batch norm, SiLU, pointwise."""
+    """Conformer convolution module: pointwise + GLU, depthwise conv, layer norm, SiLU, pointwise.
+
+    Layer norm rather than the original batch norm: an utterance's output then depends on it alone, not on
+    the padding and the other utterances of its batch (or of its rank's shard under DDP).
+    """
 
     def __init__(self, d_model: int, kernel_size: int, dropout: float):
         super().__init__()
@@ -92,7 +108,7 @@ class ConvModule(nn.Module):
             raise ValueError(f"conv kernel size must be odd, got {kernel_size}")
         self.pointwise_in = nn.Conv1d(d_model, 2 * d_model, 1)
         self.depthwise = nn.Conv1d(d_model, d_model, kernel_size, padding=kernel_size // 2, groups=d_model)
-        self.norm = nn.BatchNorm1d(d_model)
+        self.norm = ChannelNorm(d_model)
         self.pointwise_out = nn.Conv1d(d_model, d_model, 1)
         self.dropout = nn.Dropout(dropout)
 

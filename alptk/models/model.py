@@ -30,6 +30,8 @@ class ModelConfig:
     speech_reduction: int = 2
     matching_dim: int = 128
     dropout: float = 0.1
+    speech_dropout: float = 0.5  # TTS pre-net (always on, as in Tacotron 2) and post-net dropout
+    postnet_channels: int = 256
     frontend: dict[str, Any] = field(default_factory=lambda: {"type": "fbank"})
     speech_encoder: dict[str, Any] = field(default_factory=lambda: {"type": "conformer"})
     text_encoder: dict[str, Any] = field(default_factory=lambda: {"type": "transformer", "layers": 2})
@@ -41,13 +43,23 @@ def preset_names() -> list[str]:
 
 
 def load_model_config(preset_or_path: str | Path, **overrides: Any) -> ModelConfig:
-    """A preset name (``tiny``, ``base``, ``large``) or a YAML file, with keyword overrides (e.g. vocab_size)."""
+    """A preset name (``tiny``, ``base``, ``large``) or a YAML file, with keyword overrides (e.g. vocab_size, or
+    ``speech_encoder={"dropout": 0.0}``, merged into the part's options)."""
     path = Path(preset_or_path)
     if not path.suffix:
         if str(preset_or_path) not in preset_names():
             raise ConfigError(f"unknown model preset '{preset_or_path}' (choose from {', '.join(preset_names())})")
         path = PRESETS_DIR / f"{preset_or_path}.yaml"
-    return from_dict(ModelConfig, {**load_yaml(path), **overrides}, str(path))
+    config = load_yaml(path)
+    for key, value in overrides.items():
+        base = config.get(key)
+        same_type = (
+            isinstance(base, dict)
+            and isinstance(value, dict)
+            and value.get("type", base.get("type")) == base.get("type")
+        )
+        config[key] = {**base, **value} if same_type else value  # {dropout: 0.0} adjusts a part; a new type replaces it
+    return from_dict(ModelConfig, config, str(path))
 
 
 def _build(kind: str, spec: dict[str, Any], d_model: int, where: str) -> nn.Module:
@@ -67,10 +79,12 @@ class ALPModel(nn.Module):
         self.text_embedding = nn.Embedding(config.vocab_size, d, padding_idx=0)
         self.text_encoder = _build("encoder", config.text_encoder, d, "text_encoder")
         self.decoder = _build("decoder", config.decoder, d, "decoder")
-        self.speech_prenet = SpeechPrenet(config.n_mels, config.speech_reduction, d)
+        self.speech_prenet = SpeechPrenet(config.n_mels, config.speech_reduction, d, dropout=config.speech_dropout)
         self.ctc_head = CTCHead(d, config.vocab_size)
         self.text_head = TextHead(self.text_embedding)
-        self.speech_head = SpeechHead(d, config.n_mels, config.speech_reduction)
+        self.speech_head = SpeechHead(
+            d, config.n_mels, config.speech_reduction, config.postnet_channels, config.speech_dropout
+        )
         self.speech_matching = MatchingHead(d, config.matching_dim)
         self.text_matching = MatchingHead(d, config.matching_dim)
         self.embed_scale = d**0.5

@@ -39,6 +39,8 @@ class Registry:
         """The part name and its typed config from ``{type: name, ...}``."""
         if not isinstance(spec, dict) or "type" not in spec:
             raise ConfigError(f"{where}: expected a mapping with 'type' (one of {', '.join(self.names())})")
+        if spec["type"] not in self._parts:
+            raise ConfigError(f"{where}: unknown {self.kind} '{spec['type']}' (choose from {', '.join(self.names())})")
         options = {k: v for k, v in spec.items() if k != "type"}
         return spec["type"], from_dict(self.get(spec["type"]).Config, options, where)
 

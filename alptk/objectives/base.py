@@ -1,4 +1,5 @@
-"""What every objective is: a module that takes the model and one batch of its stream, and returns loss and metrics."""
+"""What every objective is: a module that takes the model and one batch of its stream, and returns its loss and
+metrics (detached scalar tensors, so that training never waits on the GPU to log)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class Objective(nn.Module):
         super().__init__()
         self.config = config
 
-    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
 

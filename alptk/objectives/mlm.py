@@ -31,7 +31,7 @@ class MaskedLanguageModel(Objective):
         super().__init__(model, config, tokenizer)
         self.mask_id, self.vocab_size = tokenizer.token_id(config.mask_token), len(tokenizer)
 
-    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         tokens, lengths = batch.tokens, batch.token_lengths
         valid = padding_mask(lengths, tokens.shape[1])
         chosen = (torch.rand(tokens.shape, device=tokens.device) < self.config.mask_prob) & valid
@@ -44,4 +44,4 @@ class MaskedLanguageModel(Objective):
         corrupted = torch.where(chosen & (roll >= 0.8) & (roll < 0.9), random_tokens, corrupted)
         logits = model.text_head(model.encode_text(corrupted, lengths))[chosen]
         loss = F.cross_entropy(logits, tokens[chosen])
-        return loss, {"accuracy": (logits.argmax(-1) == tokens[chosen]).float().mean().item()}
+        return loss, {"accuracy": (logits.argmax(-1) == tokens[chosen]).float().mean().detach()}

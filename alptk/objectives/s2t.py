@@ -1,6 +1,6 @@
 """``s2t``: speech to text through the decoder (label-smoothed cross-entropy) plus CTC on the encoder.
 
-With ``target_field: text.fr`` and ``start_token: <fr>`` it is speech translation.
+On a stream of translations (``fields: [text.fr]``) with ``start_token: <fr>`` it is speech translation.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from alptk.objectives.base import OBJECTIVES, Objective, shift_right
 
 @dataclass
 class S2TConfig:
-    target_field: str = "text"
     start_token: str = BOS
     ctc_weight: float = 0.3
     label_smoothing: float = 0.1
@@ -34,7 +33,7 @@ class SpeechToText(Objective):
         super().__init__(model, config, tokenizer)
         self.start, self.eos = tokenizer.token_id(config.start_token), tokenizer.eos_id
 
-    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         memory, memory_lengths = model.encode_speech(batch.feats, batch.feat_lengths)
         log_probs = model.ctc_head(memory).transpose(0, 1)
         ctc = F.ctc_loss(log_probs, batch.tokens, memory_lengths, batch.token_lengths, zero_infinity=True)
@@ -44,4 +43,4 @@ class SpeechToText(Objective):
         attention = F.cross_entropy(logits[valid], targets[valid], label_smoothing=self.config.label_smoothing)
         accuracy = (logits[valid].argmax(-1) == targets[valid]).float().mean()
         loss = self.config.ctc_weight * ctc + (1 - self.config.ctc_weight) * attention
-        return loss, {"ctc": ctc.item(), "attention": attention.item(), "accuracy": accuracy.item()}
+        return loss, {"ctc": ctc.detach(), "attention": attention.detach(), "accuracy": accuracy.detach()}

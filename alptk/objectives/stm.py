@@ -33,7 +33,7 @@ class SpeechTextMatching(Objective):
         self.log_temperature = nn.Parameter(torch.tensor(math.log(config.temperature)))
         self.classifier = nn.Linear(model.config.d_model, 1)
 
-    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         memory, memory_lengths = model.encode_speech(batch.feats, batch.feat_lengths)
         speech = model.speech_matching(memory, memory_lengths)
         text = model.text_matching(model.encode_text(batch.tokens, batch.token_lengths), batch.token_lengths)
@@ -58,5 +58,5 @@ class SpeechTextMatching(Objective):
         binary = F.binary_cross_entropy_with_logits(match_logits, targets)
         binary_accuracy = ((match_logits > 0).float() == targets).float().mean()
         loss = contrastive + self.config.binary_weight * binary
-        metrics = {"contrastive": contrastive.item(), "binary": binary.item(), "recall@1": recall.item()}
-        return loss, {**metrics, "binary_accuracy": binary_accuracy.item()}
+        metrics = {"contrastive": contrastive.detach(), "binary": binary.detach(), "recall@1": recall.detach()}
+        return loss, {**metrics, "binary_accuracy": binary_accuracy.detach()}

@@ -16,7 +16,6 @@ from alptk.objectives.base import OBJECTIVES, Objective
 
 @dataclass
 class TTSConfig:
-    text_field: str = "text"
     stop_weight: float = 1.0
     stop_pos_weight: float = 5.0  # the stop frame is one of many
 
@@ -26,7 +25,7 @@ class TextToSpeech(Objective):
     Config = TTSConfig
     stream = "paired"
 
-    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         r = model.config.speech_reduction
         frames, lengths = model.frontend.cmvn(batch.feats), batch.feat_lengths
         steps = -(-frames.shape[1] // r)
@@ -40,11 +39,11 @@ class TextToSpeech(Objective):
         spectral = sum(F.l1_loss(m[valid], target) + F.mse_loss(m[valid], target) for m in (mel, post))
         stop_target = (torch.arange(steps * r, device=lengths.device)[None, :] >= (lengths - 1)[:, None]).float()
         stop_loss = F.binary_cross_entropy_with_logits(
-            stop[valid], stop_target[valid], pos_weight=torch.tensor(self.config.stop_pos_weight)
+            stop[valid], stop_target[valid], pos_weight=stop.new_tensor(self.config.stop_pos_weight)
         )
         loss = spectral + self.config.stop_weight * stop_loss
         return loss, {
-            "spectral": spectral.item(),
-            "stop": stop_loss.item(),
-            "l1": F.l1_loss(post[valid], target).item(),
+            "spectral": spectral.detach(),
+            "stop": stop_loss.detach(),
+            "l1": F.l1_loss(post[valid], target).detach(),
         }

@@ -1,0 +1,1 @@
+"""Training: the config, data streams, the trainer loop with DDP, checkpoints and logs."""

@@ -1,0 +1,112 @@
+"""The training config: model, data streams, objectives and optimization, one typed YAML file per experiment.
+
+Pre-training and fine-tuning share it; a fine-tuning config differs in its objectives, streams and ``init``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from alptk.config import load_config
+from alptk.errors import ConfigError
+
+StreamKind = Literal["speech", "text", "paired"]
+Task = Literal["pretrain", "asr", "st", "tts"]
+
+
+@dataclass
+class StreamConfig:
+    """One source of batches: data directories, the text tables read from them, the batch size and the share."""
+
+    kind: StreamKind
+    data: list[str]
+    fields: list[str] = field(default_factory=lambda: ["text"])  # text tables (ignored by speech streams)
+    max_frames: int = 20000  # speech: padded fbank frames per batch
+    max_tokens: int = 4000  # text: padded tokens per batch
+    ratio: float = 1.0  # share of batches taken from this stream
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    weight_decay: float = 0.01
+    warmup_steps: int = 500
+    schedule: Literal["cosine", "inverse_sqrt", "constant"] = "cosine"
+    final_lr_ratio: float = 0.05  # cosine decays to lr * final_lr_ratio at max_steps
+    clip: float = 5.0  # gradient norm limit (0: none)
+
+
+@dataclass
+class FreezeConfig:
+    parts: list[str] = field(default_factory=list)  # top-level model parts, e.g. [speech_encoder, frontend]
+    steps: int = 0
+
+
+@dataclass
+class TrainConfig:
+    """Everything one experiment needs; relative paths are relative to the directory the command runs in."""
+
+    tokenizer: str
+    streams: dict[str, StreamConfig]
+    objectives: dict[str, dict[str, Any]]  # name -> {type (default: name), stream, weight, ...objective options}
+    task: Task = "pretrain"  # what the experiment is decoded as: asr and st need an s2t objective, tts a tts one
+    model: str = "tiny"  # preset name or model YAML
+    model_options: dict[str, Any] = field(default_factory=dict)  # overrides of the model config
+    cmvn: str | None = None  # Kaldi cmvn.ark; default: the first speech data directory's
+    init: str | None = None  # experiment dir or weights file to start from (fine-tuning)
+    freeze: FreezeConfig = field(default_factory=FreezeConfig)
+    valid: dict[str, list[str]] = field(default_factory=dict)  # stream name -> validation data directories
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    max_steps: int = 1000  # optimizer updates
+    accum_grad: int = 1  # batches per update
+    amp: Literal["auto", "bf16", "fp16", "none"] = "auto"  # auto: bf16 on GPUs that have it, none on CPU
+    seed: int = 0
+    shuffle: bool = True
+    num_workers: int = 1  # DataLoader worker processes per rank
+    log_every: int = 25
+    valid_every: int = 250
+    save_every: int = 250
+    keep_best: int = 3  # snapshots kept (and averaged into model.safetensors) by the best validation loss
+    best_metric: str = "loss"  # validation metric to rank snapshots by, lower is better (e.g. s2t/loss)
+    patience: int = 0  # stop after this many validations without a new best (0: train to max_steps)
+
+
+def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read and check a training config: objectives name known streams, validation names known streams."""
+    config = load_config(TrainConfig, path, overrides)
+    where = str(path)
+    if not config.streams:
+        raise ConfigError(f"{where}: streams: at least one data stream is needed")
+    if not config.objectives:
+        raise ConfigError(f"{where}: objectives: at least one objective is needed")
+    for name, stream in config.streams.items():
+        if not stream.data:
+            raise ConfigError(f"{where}: streams.{name}: data lists no directories")
+    for name, spec in config.objectives.items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: objectives.{name}: expected a mapping with 'stream'")
+        if spec.get("stream") not in config.streams:
+            raise ConfigError(
+                f"{where}: objectives.{name}: stream '{spec.get('stream')}' is not one of the streams "
+                f"({', '.join(config.streams)})"
+            )
+    needed = {"asr": "s2t", "st": "s2t", "tts": "tts"}.get(config.task)
+    types = [spec.get("type", name) for name, spec in config.objectives.items()]
+    if needed is not None and types.count(needed) != 1:
+        raise ConfigError(
+            f"{where}: task {config.task} needs exactly one {needed} objective, found {types.count(needed)}"
+        )
+    unknown = sorted(set(config.valid) - set(config.streams))
+    if unknown:
+        raise ConfigError(f"{where}: valid: '{unknown[0]}' is not one of the streams ({', '.join(config.streams)})")
+    for name, value in (
+        ("max_steps", config.max_steps),
+        ("accum_grad", config.accum_grad),
+        ("keep_best", config.keep_best),
+    ):
+        if value < 1:
+            raise ConfigError(f"{where}: {name} must be at least 1")
+    return config

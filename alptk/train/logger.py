@@ -1,0 +1,113 @@
+"""What training reports: a rich progress bar (or log lines when not on a terminal), ``metrics.jsonl`` (one JSON
+object per logged step), TensorBoard events and a PNG of the curves, all in the experiment directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from alptk.files import atomic_path, write_text
+from alptk.progress import console, log
+
+METRICS = "metrics.jsonl"
+CURVES = "curves.png"
+
+
+def read_metrics(exp: Path) -> list[dict[str, Any]]:
+    path = exp / METRICS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def brief(record: dict[str, Any]) -> str:
+    """``s2t 1.23  mlm 4.56`` from a record's per-objective losses."""
+    return "  ".join(f"{k[:-5]} {v:.3g}" for k, v in record.items() if k.endswith("/loss"))
+
+
+class TrainingLog:
+    """Rank 0's reporter. Resuming at ``step`` drops records after it, so a rerun never duplicates steps."""
+
+    def __init__(self, exp: Path, step: int, max_steps: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.exp = exp
+        kept = [r for r in read_metrics(exp) if r["step"] <= step]
+        write_text(exp / METRICS, "".join(json.dumps(r) + "\n" for r in kept))
+        self.file = open(exp / METRICS, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.writer = SummaryWriter(str(exp / "tensorboard"), purge_step=step + 1)
+        self.progress = Progress(
+            TextColumn("step"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+            disable=not sys.stderr.isatty(),
+        )
+        self.task = self.progress.add_task("", total=max_steps, completed=step)
+        self.progress.start()
+
+    def advance(self) -> None:
+        self.progress.advance(self.task)
+
+    def record(self, record: dict[str, Any]) -> None:
+        """One training or validation record: to the file, TensorBoard, and the progress bar or a log line."""
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        split = record.get("split", "train")
+        for name, value in record.items():
+            if isinstance(value, float):
+                self.writer.add_scalar(f"{split}/{name}", value, record["step"])
+        if split == "train":
+            speed = f"{record['audio_s_per_s']:.0f} audio s/s" if record.get("audio_s_per_s") else ""
+            line = f"{brief(record)}  lr {record['lr']:.2e}  {speed}"
+            self.progress.update(self.task, description=line)
+            if self.progress.disable:
+                log(f"step {record['step']}: {line}")
+        else:
+            log(f"step {record['step']}: valid loss {record['loss']:.4g}  {brief(record)}")
+
+    def close(self) -> None:
+        self.progress.stop()
+        self.file.close()
+        self.writer.close()
+        plot_curves(self.exp)
+
+
+def plot_curves(exp: Path) -> None:
+    """``curves.png``: each objective's training (and validation) loss, and the learning rate, against steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(exp)
+    train = [r for r in records if r.get("split", "train") == "train"]
+    valid = [r for r in records if r.get("split") == "valid"]
+    names = sorted({k for r in train for k in r if k.endswith("/loss")})
+    if not names:
+        return
+    figure, axes = plt.subplots(1, len(names) + 1, figsize=(3.2 * (len(names) + 1), 3), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=False):
+        for split, rows in (("train", train), ("valid", valid)):
+            points = [(r["step"], r[name]) for r in rows if name in r]
+            if points:
+                ax.plot(*zip(*points, strict=True), label=split, marker="o" if split == "valid" else None, ms=3)
+        ax.set_title(name[:-5])
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    lr = axes[0][-1]
+    lr.plot([r["step"] for r in train], [r["lr"] for r in train])
+    lr.set_title("learning rate")
+    lr.set_xlabel("step")
+    figure.tight_layout()
+    with atomic_path(exp / CURVES) as tmp:
+        figure.savefig(tmp, dpi=90, format="png")
+    plt.close(figure)

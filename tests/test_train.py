@@ -1,0 +1,273 @@
+"""The trainer: config errors, DDP equivalence, exact resume after SIGKILL, checkpoints, logs and averaging."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+import yaml
+
+from alptk.data.tokenizer import train_tokenizer
+from alptk.errors import ConfigError, DataError
+from alptk.train import checkpoint as ckpt
+from alptk.train.config import TrainConfig, load_train_config
+from alptk.train.trainer import Runtime, Trainer, lr_factor
+from tests.conftest import FRAMES, make_feature_dir
+
+SMALL = {"heads": 2, "ffn_dim": 64, "dropout": 0.0}
+MODEL_OPTIONS = {
+    "d_model": 32,
+    "matching_dim": 16,
+    "dropout": 0.0,
+    "speech_dropout": 0.0,
+    "frontend": {"type": "fbank", "channels": 16, "dropout": 0.0, "specaugment": None},
+    "speech_encoder": {"type": "conformer", "layers": 1, "kernel_size": 5, **SMALL},
+    "text_encoder": {"type": "transformer", "layers": 1, **SMALL},
+    "decoder": {"type": "transformer", "layers": 1, **SMALL},
+}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    make_feature_dir(root / "train", 16, seed=0)
+    make_feature_dir(root / "dev", 4, seed=1)
+    train_tokenizer([root / "train"], root / "tok", "char", 40, fields=["text", "text.fr"], symbols=["<mask>", "<fr>"])
+    return root
+
+
+def config_dict(root: Path, **changes) -> dict:
+    config = {
+        "model": "tiny",
+        "model_options": MODEL_OPTIONS,
+        "tokenizer": str(root / "tok"),
+        "streams": {
+            "speech": {"kind": "speech", "data": [str(root / "train")], "max_frames": 4 * FRAMES},
+            "text": {"kind": "text", "data": [str(root / "train")], "fields": ["text", "text.fr"], "max_tokens": 64},
+            "paired": {"kind": "paired", "data": [str(root / "train")], "max_frames": 4 * FRAMES},
+        },
+        "objectives": {
+            "masked_speech": {"stream": "speech", "mask_prob": 0.2, "span": 2},
+            "mlm": {"stream": "text"},
+            "stm": {"stream": "paired", "weight": 0.5},
+            "tts": {"stream": "paired"},
+            "asr": {"type": "s2t", "stream": "paired"},
+        },
+        "valid": {"paired": [str(root / "dev")], "text": [str(root / "dev")]},
+        "optim": {"lr": 3e-3, "warmup_steps": 3},
+        "max_steps": 12,
+        "log_every": 1,
+        "valid_every": 4,
+        "save_every": 4,
+        "keep_best": 2,
+        "num_workers": 1,
+        "seed": 3,
+    }
+    config.update(changes)
+    return config
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def alptk(*args: str, **popen) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "alptk", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen
+    )
+
+
+def run_alptk(*args: str) -> subprocess.CompletedProcess:
+    process = alptk(*args)
+    out, err = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
+
+
+def weights(exp: Path) -> dict[str, torch.Tensor]:
+    return safetensors.torch.load_file(str(exp / "model.safetensors"))
+
+
+def test_training_resumes_exactly_after_sigkill(workdir: Path, tmp_path: Path):
+    config = write_config(tmp_path / "train.yaml", config_dict(workdir))
+    whole = run_alptk("pretrain", "--config", str(config), "--exp", str(tmp_path / "whole"), "--device", "cpu")
+    assert whole.returncode == 0, whole.stderr
+
+    exp = tmp_path / "killed"
+    process = alptk("pretrain", "--config", str(config), "--exp", str(exp), "--device", "cpu")
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        records = (
+            [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
+            if (exp / "metrics.jsonl").is_file()
+            else []
+        )
+        if any(r["step"] >= 7 for r in records):
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (exp / "model.safetensors").exists()
+    assert torch.load(exp / "checkpoint.pt", weights_only=False)["step"] in (4, 8)
+
+    resumed = run_alptk("pretrain", "--config", str(config), "--exp", str(exp), "--device", "cpu")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+    expected, got = weights(tmp_path / "whole"), weights(exp)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+
+    records = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [r["step"] for r in records if r.get("split", "train") == "train"]
+    assert train_steps == list(range(1, 13))  # nothing lost, nothing twice
+    whole_records = (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["asr/loss"] for r in whole_records if "asr/loss" in r] == [
+        r["asr/loss"] for r in records if "asr/loss" in r
+    ]
+
+
+def test_experiment_outputs(workdir: Path, tmp_path: Path):
+    config = write_config(tmp_path / "train.yaml", config_dict(workdir, max_steps=12))
+    exp = tmp_path / "exp"
+    result = run_alptk("pretrain", "--config", str(config), "--exp", str(exp), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r.get("split", "train") == "train"]
+    valid = [r for r in records if r.get("split") == "valid"]
+    assert {"step", "lr", "audio_s_per_s", "text_tokens_per_s", "padding"} <= set(train[0])
+    assert {f"{o}/loss" for o in ("masked_speech", "mlm", "stm", "tts", "asr")} <= {k for r in train for k in r}
+    assert [r["step"] for r in valid] == [4, 8, 12]
+    assert train[-1]["padding"] == pytest.approx(0.0, abs=0.3)  # equal-length speech; text varies a little
+    summary = yaml.safe_load((exp / "summary.yaml").read_text())
+    best = sorted((r["loss"], r["step"]) for r in valid)[:2]
+    assert [b["step"] for b in summary["best"]] == [s for _, s in best]
+    assert summary["weights"] == f"average of steps {best[0][1]}, {best[1][1]}"
+    snapshots = sorted(p.name for p in (exp / "snapshots").iterdir())
+    assert snapshots == sorted(f"step{s}.safetensors" for _, s in best)
+    averaged = ckpt.average_weights([exp / "snapshots" / name for name in snapshots])
+    for name, tensor in weights(exp).items():
+        torch.testing.assert_close(tensor, averaged[name])
+    assert (exp / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any((exp / "tensorboard").iterdir())
+    assert (exp / "tokenizer" / "tokenizer.model").is_file()
+    assert yaml.safe_load((exp / "model.yaml").read_text())["d_model"] == 32
+
+    loaded = ckpt.load_experiment(exp)
+    assert not loaded.model.training and loaded.config.task == "pretrain" and len(loaded.tokenizer) > 10
+    for name, tensor in loaded.model.state_dict().items():
+        assert torch.equal(tensor, weights(exp)[name]), name
+
+    rerun = run_alptk("pretrain", "--config", str(config), "--exp", str(exp), "--device", "cpu", "max_steps=14")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming" in rerun.stderr and yaml.safe_load((exp / "summary.yaml").read_text())["steps"] == 14
+
+
+def test_ddp_two_processes_equal_one_process_with_the_combined_batch(workdir: Path, tmp_path: Path):
+    """Deterministic objectives on equal-length data: 2 ranks x 2 utterances == 1 rank x 4 utterances."""
+    base = config_dict(
+        workdir,
+        streams={"paired": {"kind": "paired", "data": [str(workdir / "train")], "max_frames": 2 * FRAMES}},
+        objectives={"asr": {"type": "s2t", "stream": "paired"}, "tts": {"stream": "paired"}},
+        valid={},
+        shuffle=False,
+        max_steps=4,
+        num_workers=0,
+    )
+    two = write_config(tmp_path / "two.yaml", base)
+    one = write_config(
+        tmp_path / "one.yaml", {**base, "streams": {"paired": {**base["streams"]["paired"], "max_frames": 4 * FRAMES}}}
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29731"]
+    ddp = subprocess.run(
+        [*launch, "-m", "alptk", "pretrain", "--config", str(two), "--exp", str(tmp_path / "ddp"), "--device", "cpu"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = run_alptk("pretrain", "--config", str(one), "--exp", str(tmp_path / "single"), "--device", "cpu")
+    assert single.returncode == 0, single.stderr
+    assert yaml.safe_load((tmp_path / "ddp" / "summary.yaml").read_text())["world_size"] == 2
+    initial = Trainer(load_train_config(one), tmp_path / "init", Runtime(0, 1, torch.device("cpu"))).model.state_dict()
+    expected, got = weights(tmp_path / "single"), weights(tmp_path / "ddp")
+    assert expected.keys() == got.keys()
+    moved = [name for name in expected if not torch.equal(expected[name], initial[name])]
+    assert len(moved) > 50
+    for name in moved:  # the runs differ by summation order only: tiny next to what training changed
+        update = (expected[name] - initial[name]).norm()
+        assert (got[name] - expected[name]).norm() < 1e-3 * update, name
+
+
+def test_patience_stops_early_and_stays_stopped(workdir: Path, tmp_path: Path):
+    frozen = config_dict(workdir, max_steps=40, patience=2, optim={"lr": 0.0})  # validation loss never improves
+    config = write_config(tmp_path / "train.yaml", frozen)
+    for _ in range(2):  # the rerun finds the run finished, not a run to continue
+        result = run_alptk("pretrain", "--config", str(config), "--exp", str(tmp_path / "exp"), "--device", "cpu")
+        assert result.returncode == 0, result.stderr
+        summary = yaml.safe_load((tmp_path / "exp" / "summary.yaml").read_text())
+        assert summary["steps"] == 12 and summary["stopped_early"] and summary["best"][0]["step"] == 4
+    assert "no better loss in 2 validations: stopping early" in result.stderr or "resuming" in result.stderr
+
+
+def test_config_errors(workdir: Path, tmp_path: Path):
+    def trainer(**changes) -> Trainer:
+        config = load_train_config(write_config(tmp_path / "c.yaml", config_dict(workdir, **changes)))
+        return Trainer(config, tmp_path / "exp", Runtime(0, 1, torch.device("cpu")))
+
+    with pytest.raises(ConfigError, match=r"unknown key 'max_step' \(valid keys: tokenizer, streams"):
+        trainer(max_step=3)
+    with pytest.raises(ConfigError, match=r"objectives.asr: unknown objective 'asr2' \(choose from masked_speech, mlm"):
+        trainer(objectives={"asr": {"type": "asr2", "stream": "paired"}})
+    with pytest.raises(ConfigError, match=r"objectives.mlm: stream 'words' is not one of the streams"):
+        trainer(objectives={"mlm": {"stream": "words"}})
+    with pytest.raises(ConfigError, match=r"objectives.mlm: mlm needs a text stream, but 'paired' is paired"):
+        trainer(objectives={"mlm": {"stream": "paired"}})
+    with pytest.raises(ConfigError, match=r"streams.speech: no objective consumes this stream"):
+        trainer(objectives={"mlm": {"stream": "text"}, "asr": {"type": "s2t", "stream": "paired"}})
+    with pytest.raises(ConfigError, match=r"objectives.mlm: unknown key 'mask_rate'"):
+        trainer(objectives={"mlm": {"stream": "text", "mask_rate": 0.1}, "asr": {"type": "s2t", "stream": "paired"}})
+    streams = config_dict(workdir)["streams"]
+    with pytest.raises(DataError, match=r"nowhere: stream 'paired': data directory not found"):
+        trainer(streams={**streams, "paired": {"kind": "paired", "data": [str(tmp_path / "nowhere")]}})
+    with pytest.raises(DataError, match=r"no text.de table"):
+        paired = {"kind": "paired", "data": [str(workdir / "train")], "fields": ["text.de"]}
+        trainer(streams={**streams, "paired": paired})
+
+    bad = write_config(tmp_path / "bad.yaml", config_dict(workdir, objectives={"ctc": {"stream": "paired"}}))
+    result = run_alptk("pretrain", "--config", str(bad), "--exp", str(tmp_path / "bad"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: objectives.ctc: unknown objective 'ctc' (choose from masked_speech, mlm, s2t, stm, tts)"
+    ]
+
+
+def test_learning_rate_schedule():
+    base = TrainConfig(tokenizer="t", streams={}, objectives={}, max_steps=100)
+    base.optim.warmup_steps = 10
+    assert lr_factor(base, 0) == pytest.approx(0.1)
+    assert lr_factor(base, 9) == pytest.approx(1.0)
+    assert lr_factor(base, 99) == pytest.approx(base.optim.final_lr_ratio, abs=1e-3)
+    base.optim.schedule = "inverse_sqrt"
+    assert lr_factor(base, 39) == pytest.approx(0.5)
+
+
+def test_initialise_from_matches_names_and_shapes():
+    source = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    target = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 5))
+    report = ckpt.initialise_from(target, source.state_dict())
+    assert report == {"loaded": ["0.weight", "0.bias"], "new": ["1.weight", "1.bias"], "unused": ["1.weight", "1.bias"]}
+    assert torch.equal(target[0].weight, source[0].weight)
+    assert ckpt.summarize_names(report["loaded"]) == "0 (2)"
