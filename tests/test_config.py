@@ -40,7 +40,7 @@ def test_yaml_overrides_and_nesting(tmp_path: Path):
     assert isinstance(config.dropout, float) and isinstance(config.weights["mlm"], float)
     dotted = load_config(Model, path, ["encoder.kind=transformer", "weights.stm=0.5"])
     assert dotted.encoder == Encoder(12, "transformer") and dotted.weights == {"mlm": 1.0, "stm": 0.5}
-    with pytest.raises(ConfigError, match="override 'd_model.x=1': 'd_model' is not a section"):
+    with pytest.raises(ConfigError, match=r"override 'd_model\.x=1': 'd_model' is not a section"):
         load_config(Model, path, ["d_model.x=1"])
     assert load_config(Model) == Model()
     assert load_config(Model, write(tmp_path, "")) == Model()
