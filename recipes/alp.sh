@@ -12,9 +12,9 @@
 #   5    pre-training targets      exp/kmeans/centroids.safetensors when kmeans_clusters > 0 (else nothing to do:
 #                                  masked_speech's default BEST-RQ targets need no offline step)
 #   6    pre-training              exp/<pretrain_exp>: checkpoints, logs, curves.png, model.safetensors
-#   7    fine-tuning               (reserved)
-#   8    decoding                  (reserved)
-#   9    scoring and RESULTS.md    (reserved)
+#   7    fine-tuning               exp/<system> for each finetune_systems entry
+#   8    decoding                  exp/<system>/decode_<test set>: hypotheses, audio or embeddings, decode.yaml
+#   9    scoring and RESULTS.md    result.json + result.md per decode dir; RESULTS.md and RESULTS.json here
 #  10    packing into the zoo      (reserved)
 set -euo pipefail
 
@@ -48,14 +48,21 @@ pretrain_exp=pretrain      # experiment name: exp/<pretrain_exp>
 pretrain_args=""           # config overrides, e.g. "max_steps=2000 optim.lr=5e-4"
 kmeans_clusters=0          # > 0: stage 5 fits k-means targets (use with masked_speech quantizer: kmeans)
 kmeans_sets=""             # feature sets to cluster (default: the first of speech_sets)
-# Devices (stages 6-7): torchrun launches one process per GPU, on each of num_nodes machines
+# Fine-tuning, decoding, scoring
+finetune_systems=""        # "name:config[:key=value,...] ...": exp/<name> trained by `alptk finetune` (in order)
+finetune_args=""           # overrides for every system, after its own, e.g. "max_steps=100"
+beam=10                    # beam size for asr and st (1: greedy)
+ctc_weight=0.3             # joint CTC/attention decoding weight
+tts_asr_system=""          # the ASR system that transcribes synthesized speech (TTS intelligibility)
+score_opts=""              # e.g. --normalize
+# Devices (stages 6-8): torchrun launches one process per GPU, on each of num_nodes machines
 ngpu=1                     # GPUs per node: 0 = CPU; 1 = one GPU if there is one, else CPU; N > 1 = DDP over N
 num_nodes=1                # machines; run the same command on each with its --node_rank
 node_rank=0
 master_addr=localhost      # address of node 0 (multi-node)
 master_port=29500
 
-last_stage=6               # stages after this one come with later versions of alptk
+last_stage=9               # stages after this one come with later versions of alptk
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 
@@ -148,7 +155,54 @@ stage_6() {
     launch pretrain --config "${pretrain_config}" --exp "exp/${pretrain_exp}" ${pretrain_args}
 }
 
-titles=("" "data preparation" "audio formatting" "features" "tokenizer" "pre-training targets" "pre-training")
+# shellcheck disable=SC2206
+systems=(${finetune_systems})
+system_name() { echo "${1%%:*}"; }
+
+stage_7() {
+    local entry name rest config overrides
+    for entry in "${systems[@]}"; do
+        name=${entry%%:*}; rest=${entry#*:}; config=${rest%%:*}; overrides=""
+        [ "${rest}" != "${config}" ] && overrides=${rest#*:}
+        [ -f "${config}" ] || fail "${config}: no fine-tuning config (system ${name})"
+        log "fine-tuning ${name} (${config}${overrides:+, ${overrides}})"
+        # shellcheck disable=SC2086
+        launch finetune --config "${config}" --exp "exp/${name}" ${overrides//,/ } ${finetune_args}
+    done
+}
+
+decode_systems() {  # the pre-trained model (zero-shot retrieval) and every fine-tuned system
+    [ -n "${pretrain_config}" ] && echo "${pretrain_exp}"
+    local entry; for entry in "${systems[@]}"; do system_name "${entry}"; done
+}
+
+stage_8() {
+    local name set device=(--device cpu) extra
+    [ "${ngpu}" -gt 0 ] && device=(--device cuda)
+    for name in $(decode_systems); do
+        for set in ${test_sets}; do
+            extra=(); [ -n "${tts_asr_system}" ] && extra=(--asr-exp "exp/${tts_asr_system}")
+            alptk decode --exp "exp/${name}" --data "dump/fbank/${set}" --out "exp/${name}/decode_${set}" \
+                --beam "${beam}" --ctc-weight "${ctc_weight}" --fs "${fs}" "${device[@]}" "${extra[@]}"
+        done
+    done
+}
+
+stage_9() {
+    local name set exps=()
+    for name in $(decode_systems); do
+        for set in ${test_sets}; do
+            # shellcheck disable=SC2086
+            alptk score "exp/${name}/decode_${set}" --ref "dump/fbank/${set}" ${score_opts}
+        done
+        exps+=("exp/${name}")
+    done
+    alptk results "${exps[@]}" --out RESULTS.md
+    cat RESULTS.md
+}
+
+titles=("" "data preparation" "audio formatting" "features" "tokenizer" "pre-training targets" "pre-training"
+    "fine-tuning" "decoding" "scoring and RESULTS.md")
 for n in $(seq "${stage}" "${stop_stage}"); do
     log "Stage ${n}: ${titles[n]}"
     start=${SECONDS}

@@ -48,6 +48,7 @@ def small_model(vocab_size: int) -> ALPModel:
         text_encoder={"type": "transformer", "layers": 2, **SMALL},
         decoder={"type": "transformer", "layers": 1, **SMALL},
         dropout=0.0,
+        speech_dropout=0.0,
     )
     return ALPModel(config)
 

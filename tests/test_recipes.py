@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -40,13 +41,15 @@ def test_template_help_and_unknown_option(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_mini_synth_tiny_stages_1_to_6(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_mini_synth_tiny_stages_1_to_9(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     work = recipe_copy("mini_synth/alp1", tmp_path)
     quick = "max_steps=6 log_every=3 valid_every=3 save_every=3"
-    result = run_recipe(work, "--size", "tiny", "--nj", "2", "--ngpu", "0", "--pretrain_args", quick)
+    result = run_recipe(
+        work, "--size", "tiny", "--nj", "2", "--ngpu", "0", "--pretrain_args", quick, "--finetune_args", quick
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     monkeypatch.chdir(work)  # paths in recipe directories are relative to the recipe, as in Kaldi
-    for n in range(1, 7):
+    for n in range(1, 10):
         assert f"Stage {n}: " in result.stdout and "done in" in result.stdout
     for name in ("train", "train_low", "dev", "test", "speech_only"):
         assert validate_dir(work / "dump" / "raw" / name, fs=16000) == []
@@ -64,13 +67,23 @@ def test_mini_synth_tiny_stages_1_to_6(tmp_path: Path, monkeypatch: pytest.Monke
     objectives = {k.split("/")[0] for r in records for k in r if k.endswith("/loss")}
     assert objectives == {"masked_speech", "mlm", "stm", "tts", "asr", "st"}
     assert (exp / "model.safetensors").is_file() and (exp / "curves.png").is_file()
+    results = json.loads((work / "RESULTS.json").read_text())
+    systems = {s["name"]: s for s in results["systems"]}
+    assert list(systems) == ["pretrain", "asr", "asr_low", "asr_low_scratch", "st", "tts"]
+    assert systems["asr_low_scratch"]["init"] is None and systems["asr_low"]["init"] == "exp/pretrain"
+    scores = {name: system["results"][0]["scores"] for name, system in systems.items()}
+    assert {"WER", "CER"} <= set(scores["asr"]) and {"BLEU", "chrF"} <= set(scores["st"])
+    assert {"TTS CER", "MCD"} <= set(scores["tts"]) and "speech2text_R@1" in scores["pretrain"]
+    markdown = (work / "RESULTS.md").read_text()
+    assert markdown.startswith("# RESULTS") and "|asr (test)|" in markdown
+    assert len(list((work / "exp" / "tts" / "decode_test" / "wav").glob("*.wav"))) == 8
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SHARED_FSDD.is_dir(), reason=f"needs the FSDD recordings at {SHARED_FSDD}")
 def test_fsdd_stages_1_to_4_on_real_recordings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     work = recipe_copy("fsdd/asr1", tmp_path)
-    result = run_recipe(work, "--nj", "2")
+    result = run_recipe(work, "--nj", "2", "--stop_stage", "4")
     assert result.returncode == 0, result.stdout + result.stderr
     monkeypatch.chdir(work)
     counts = {name: len(KaldiDir.load(work / "data" / name).utterances) for name in ("train", "dev", "test")}

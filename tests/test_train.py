@@ -204,7 +204,8 @@ def test_ddp_two_processes_equal_one_process_with_the_combined_batch(workdir: Pa
     initial = Trainer(load_train_config(one), tmp_path / "init", Runtime(0, 1, torch.device("cpu"))).model.state_dict()
     expected, got = weights(tmp_path / "single"), weights(tmp_path / "ddp")
     assert expected.keys() == got.keys()
-    moved = [name for name in expected if not torch.equal(expected[name], initial[name])]
+    assert all(torch.equal(got[n], t) for n, t in expected.items() if not t.is_floating_point())  # batch counts
+    moved = [n for n, t in expected.items() if t.is_floating_point() and not torch.equal(t, initial[n])]
     assert len(moved) > 50
     for name in moved:  # the runs differ by summation order only: tiny next to what training changed
         update = (expected[name] - initial[name]).norm()

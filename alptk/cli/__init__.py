@@ -9,10 +9,11 @@ import typer
 from rich.markup import escape
 
 from alptk.cli.data import app as data_app
+from alptk.cli.evaluate import decode, results, score
 from alptk.cli.features import app as features_app
 from alptk.cli.models import app as models_app
 from alptk.cli.tokenizer import app as tokenizer_app
-from alptk.cli.train import pretrain
+from alptk.cli.train import finetune, pretrain
 from alptk.errors import AlptkError
 from alptk.progress import console
 from alptk.version import __version__
@@ -30,6 +31,9 @@ app.add_typer(features_app, name="features")
 app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(models_app, name="models")
 app.command()(pretrain)
+app.command()(finetune)
+for command in (decode, score, results):
+    app.command()(command)
 
 
 def _version(value: bool) -> None:

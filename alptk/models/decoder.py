@@ -21,11 +21,28 @@ class DecoderLayer(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(3))
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor):
+    def forward(self, x, mask, memory, memory_mask, cache: dict[str, dict[str, torch.Tensor]] | None = None):
         self_norm, cross_norm, ffn_norm = self.norms
-        x = x + self.dropout(self.self_attention(self_norm(x), key_mask=mask, causal=True))
-        x = x + self.dropout(self.cross_attention(cross_norm(x), memory=memory, key_mask=memory_mask))
+        self_cache, cross_cache = (cache["self"], cache["cross"]) if cache is not None else (None, None)
+        x = x + self.dropout(self.self_attention(self_norm(x), key_mask=mask, causal=True, cache=self_cache))
+        x = x + self.dropout(
+            self.cross_attention(cross_norm(x), memory=memory, key_mask=memory_mask, cache=cross_cache)
+        )
         return x + self.dropout(self.ffn(ffn_norm(x)))
+
+
+class DecoderCache:
+    """Keys and values of every decoder layer for incremental decoding (one step at a time, no padding in
+    the prefix); ``reorder`` follows a search that keeps, drops or duplicates hypotheses."""
+
+    def __init__(self, layers: int):
+        self.layers = [{"self": {}, "cross": {}} for _ in range(layers)]
+
+    def reorder(self, index: torch.Tensor) -> None:
+        for layer in self.layers:
+            for attention in layer.values():
+                for name, tensor in attention.items():
+                    attention[name] = tensor.index_select(0, index)
 
 
 @PARTS["decoder"].register("transformer")
@@ -39,11 +56,20 @@ class TransformerDecoder(nn.Module):
         self.norm = nn.LayerNorm(d_model)
 
     def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor, memory: torch.Tensor, memory_lengths: torch.Tensor
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        memory: torch.Tensor,
+        memory_lengths: torch.Tensor,
+        cache: DecoderCache | None = None,
     ) -> torch.Tensor:
-        """Embedded inputs (batch, steps, d_model) attending causally to themselves and to ``memory``."""
-        mask = padding_mask(lengths, x.shape[1])
+        """Embedded inputs (batch, steps, d_model) attending causally to themselves and to ``memory``; with a
+        ``cache``, only the new steps (``lengths`` is then not needed: an incremental prefix has no padding)."""
+        mask = padding_mask(lengths, x.shape[1]) if cache is None else None
         memory_mask = padding_mask(memory_lengths, memory.shape[1])
-        for layer in self.layers:
-            x = layer(x, mask, memory, memory_mask)
+        for index, layer in enumerate(self.layers):
+            x = layer(x, mask, memory, memory_mask, cache.layers[index] if cache is not None else None)
         return self.norm(x)
+
+    def new_cache(self) -> DecoderCache:
+        return DecoderCache(len(self.layers))

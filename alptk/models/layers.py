@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
 import torch.nn.functional as F
 from torch import nn
 
@@ -54,20 +56,36 @@ class MultiHeadAttention(nn.Module):
         memory: torch.Tensor | None = None,
         key_mask: torch.Tensor | None = None,
         causal: bool = False,
+        cache: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Self-attention over ``x`` (or cross-attention to ``memory``); ``key_mask`` is True at valid keys."""
+        """Self-attention over ``x`` (or cross-attention to ``memory``); ``key_mask`` is True at valid keys.
+
+        With a ``cache`` (incremental decoding), ``x`` holds only the new steps: self-attention appends their keys
+        and values to the cached ones, cross-attention projects ``memory`` once and reuses it.
+        """
         batch, time, d_model = x.shape
-        source = x if memory is None else memory
         q = self.query(x).view(batch, time, self.heads, -1).transpose(1, 2)
-        k = self.key(source).view(batch, source.shape[1], self.heads, -1).transpose(1, 2)
-        v = self.value(source).view(batch, source.shape[1], self.heads, -1).transpose(1, 2)
-        if self.rotary is not None and memory is None:
-            q, k = self.rotary(q), self.rotary(k)
+        if memory is not None and cache is not None and "key" in cache:
+            k, v = cache["key"], cache["value"]
+        else:
+            source = x if memory is None else memory
+            k = self.key(source).view(batch, source.shape[1], self.heads, -1).transpose(1, 2)
+            v = self.value(source).view(batch, source.shape[1], self.heads, -1).transpose(1, 2)
+            offset = cache["key"].shape[2] if cache is not None and "key" in cache else 0
+            if self.rotary is not None and memory is None:
+                q, k = self.rotary(q, offset), self.rotary(k, offset)
+            if cache is not None and memory is None and offset:
+                k, v = torch.cat([cache["key"], k], dim=2), torch.cat([cache["value"], v], dim=2)
+            if cache is not None:
+                cache["key"], cache["value"] = k, v
         mask = None
         if key_mask is not None:
             mask = key_mask[:, None, None, :]
             if causal:
                 mask = mask & torch.ones(time, time, dtype=torch.bool, device=x.device).tril()
+            causal = False
+        elif causal and k.shape[2] != time:  # new steps after cached ones see everything before them
+            mask = torch.ones(time, k.shape[2], dtype=torch.bool, device=x.device).tril(k.shape[2] - time)
             causal = False
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=causal
@@ -95,20 +113,41 @@ class ChannelNorm(nn.LayerNorm):
         return super().forward(x.transpose(1, 2)).transpose(1, 2)
 
 
-class ConvModule(nn.Module):
-    """Conformer convolution module: pointwise + GLU, depthwise conv, layer norm, SiLU, pointwise.
+class MaskedBatchNorm(nn.BatchNorm1d):
+    """Batch norm of (batch, channels, time) whose training statistics count valid frames only and are summed
+    over all DDP processes (differentiably), so that neither padding nor the split of a batch across
+    processes changes the result. (Per-frame layer norm instead learns far slower here: it erases the
+    frame-to-frame energy differences the convolution sees.) Evaluation uses the running statistics."""
 
-    Layer norm rather than the original batch norm: an utterance's output then depends on it alone, not on
-    the padding and the other utterances of its batch (or of its rank's shard under DDP).
-    """
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        valid = mask[:, None, :].to(x.dtype)
+        sums = torch.cat([(x * valid).sum(dim=(0, 2)), (x * x * valid).sum(dim=(0, 2)), valid.sum().view(1)])
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            sums = dist_nn.all_reduce(sums)
+        count = sums[-1]
+        mean = sums[: self.num_features] / count
+        var = (sums[self.num_features : -1] / count - mean**2).clamp(min=0)
+        with torch.no_grad():
+            unbiased = var * count / (count - 1).clamp(min=1)
+            self.running_mean.lerp_(mean.detach(), self.momentum)
+            self.running_var.lerp_(unbiased.detach(), self.momentum)
+            self.num_batches_tracked += 1
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        return x * scale[:, None] + (self.bias - mean * scale)[:, None]
+
+
+class ConvModule(nn.Module):
+    """Conformer convolution module: pointwise + GLU, depthwise conv, batch norm, SiLU, pointwise."""
 
     def __init__(self, d_model: int, kernel_size: int, dropout: float):
         super().__init__()
         if kernel_size % 2 == 0:
             raise ValueError(f"conv kernel size must be odd, got {kernel_size}")
         self.pointwise_in = nn.Conv1d(d_model, 2 * d_model, 1)
-        self.depthwise = nn.Conv1d(d_model, d_model, kernel_size, padding=kernel_size // 2, groups=d_model)
-        self.norm = ChannelNorm(d_model)
+        self.depthwise = nn.Conv1d(d_model, d_model, kernel_size, padding=kernel_size // 2, groups=d_model, bias=False)
+        self.norm = MaskedBatchNorm(d_model)
         self.pointwise_out = nn.Conv1d(d_model, d_model, 1)
         self.dropout = nn.Dropout(dropout)
 
@@ -116,5 +155,5 @@ class ConvModule(nn.Module):
         """``x`` (batch, time, d_model); padded frames are zeroed so they do not leak into valid ones."""
         y = x.masked_fill(~mask[..., None], 0.0).transpose(1, 2)
         y = F.glu(self.pointwise_in(y), dim=1).masked_fill(~mask[:, None, :], 0.0)
-        y = self.pointwise_out(F.silu(self.norm(self.depthwise(y))))
+        y = self.pointwise_out(F.silu(self.norm(self.depthwise(y), mask)))
         return self.dropout(y.transpose(1, 2))

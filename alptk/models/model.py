@@ -9,11 +9,11 @@ from typing import Any
 import torch
 from torch import nn
 
-import alptk.models.decoder
 import alptk.models.encoders
 import alptk.models.frontend  # noqa: F401 - registers the parts
 from alptk.config import from_dict, load_yaml
 from alptk.errors import ConfigError
+from alptk.models.decoder import DecoderCache
 from alptk.models.heads import CTCHead, MatchingHead, SpeechHead, SpeechPrenet, TextHead
 from alptk.models.registry import PARTS
 
@@ -104,10 +104,16 @@ class ALPModel(nn.Module):
         return self.text_encoder(self.embed_text(tokens), lengths)
 
     def decode_text(
-        self, tokens: torch.Tensor, lengths: torch.Tensor, memory: torch.Tensor, memory_lengths: torch.Tensor
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor | None,
+        memory: torch.Tensor,
+        memory_lengths: torch.Tensor,
+        cache: DecoderCache | None = None,
     ) -> torch.Tensor:
-        """Teacher-forced token logits (batch, tokens, vocab) given the previous tokens and an encoder memory."""
-        return self.text_head(self.decoder(self.embed_text(tokens), lengths, memory, memory_lengths))
+        """Token logits (batch, tokens, vocab) given the previous tokens and an encoder memory: teacher-forced,
+        or incrementally with a ``cache`` (``tokens`` then holds only the new ones)."""
+        return self.text_head(self.decoder(self.embed_text(tokens), lengths, memory, memory_lengths, cache))
 
     def decode_speech(
         self, mels: torch.Tensor, lengths: torch.Tensor, memory: torch.Tensor, memory_lengths: torch.Tensor

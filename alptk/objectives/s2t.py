@@ -43,4 +43,5 @@ class SpeechToText(Objective):
         attention = F.cross_entropy(logits[valid], targets[valid], label_smoothing=self.config.label_smoothing)
         accuracy = (logits[valid].argmax(-1) == targets[valid]).float().mean()
         loss = self.config.ctc_weight * ctc + (1 - self.config.ctc_weight) * attention
-        return loss, {"ctc": ctc.detach(), "attention": attention.detach(), "accuracy": accuracy.detach()}
+        metrics = {"ctc": ctc.detach(), "attention": attention.detach(), "accuracy": accuracy.detach()}
+        return loss, {**metrics, "error": 1 - accuracy.detach()}  # teacher-forced token error: a best_metric

@@ -200,16 +200,16 @@ class Trainer:
         self.valid_sets = {
             n: stream_dataset(n, config.streams[n], self.tokenizer, dirs) for n, dirs in config.valid.items()
         }
-        self.cmvn = config.cmvn or next(
-            (str(Path(d) / "cmvn.ark") for s in config.streams.values() if s.kind != "text" for d in s.data), None
-        )
-        if self.cmvn is not None:
-            model.frontend.cmvn.load_kaldi_stats(self.cmvn)
         if config.init is not None:
             report = ckpt.initialise_from(model, ckpt.load_weights(config.init))
             if runtime.main:
                 for kind in ("loaded", "new", "unused"):
                     log(f"init from {config.init}: {kind} {len(report[kind])}: {ckpt.summarize_names(report[kind])}")
+        # CMVN: the config's, else the initial model's, else the first speech directory's statistics.
+        speech_dirs = [Path(d) for s in config.streams.values() if s.kind != "text" for d in s.data]
+        cmvn = config.cmvn or (None if config.init else next((str(d / "cmvn.ark") for d in speech_dirs), None))
+        if cmvn is not None:
+            model.frontend.cmvn.load_kaldi_stats(cmvn)
         self.module = build_objectives(config, model, self.tokenizer).to(runtime.device)
         self.optimizer = make_optimizer(self.module, config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factor(config, step))

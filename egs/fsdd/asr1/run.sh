@@ -3,9 +3,19 @@
 set -euo pipefail
 . ./path.sh
 
+# From scratch, and from the mini_synth pre-trained model when that recipe has been run (its vocabulary
+# differs: the text embedding and output layers start afresh, the encoder and decoder carry over).
+pretrained=../../mini_synth/alp1/exp/pretrain
+systems="asr:conf/asr.yaml"
+if [ -f "${pretrained}/model.safetensors" ]; then
+    systems+=" asr_pretrained:conf/asr.yaml:init=${pretrained}"
+else
+    echo "run.sh: ${pretrained} not found: run egs/mini_synth/alp1 first to compare with a pre-trained start" >&2
+fi
+
 "${MAIN_ROOT}/recipes/alp.sh" \
     --train_set train --valid_set dev --test_sets test \
     --speed_perturb_factors "0.9 1.0 1.1" \
     --token_type char --token_size 40 --token_symbols "" \
-    --pretrain_config "" \
+    --pretrain_config "" --finetune_systems "${systems}" \
     "$@"

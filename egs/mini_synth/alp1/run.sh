@@ -5,6 +5,14 @@ set -euo pipefail
 . ./path.sh
 
 size=default   # corpus size: tiny or default
+# Fine-tuned systems (name:config[:overrides]). asr_low and asr_low_scratch see the same 120 labelled
+# utterances; the scratch one may train longer than pre-training and fine-tuning together, until its dev
+# loss stops improving.
+systems="asr:conf/finetune_asr.yaml
+    asr_low:conf/finetune_asr_low.yaml
+    asr_low_scratch:conf/finetune_asr_low.yaml:init=null,max_steps=1500,patience=3
+    st:conf/finetune_st.yaml
+    tts:conf/finetune_tts.yaml"
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -19,4 +27,5 @@ done
     --train_set train --valid_set dev --test_sets test --speech_sets "train_low speech_only" \
     --token_type bpe --token_size 300 --token_sources "data/text_only data/train_low" \
     --token_fields "text text.fr" --token_symbols "<mask> <en> <fr>" \
+    --finetune_systems "${systems}" --tts_asr_system asr \
     ${args[@]+"${args[@]}"}

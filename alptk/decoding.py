@@ -1,0 +1,275 @@
+"""Speech-to-text search: joint CTC/attention beam search and greedy search (Watanabe et al., 2017).
+
+Every hypothesis begins with a start token (``<s>``, or a language tag for translation) that the returned tokens
+leave out; ``</s>`` ends it. The CTC part scores prefixes with :class:`CTCPrefixScorer`, so the joint score of a
+finished hypothesis is ``(1 - ctc_weight) * log p_att(y, </s>) + ctc_weight * log p_ctc(y)``. Decode with the model
+in eval mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from alptk.models.decoder import DecoderCache
+from alptk.models.model import ALPModel
+
+BLANK = 0  # the CTC blank, never a text token
+NEG_INF = float("-inf")
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # without the start token and without </s>
+    score: float  # joint log-probability, divided by len(tokens) + 1 when length-normalized
+
+
+class CTCPrefixScorer:
+    """CTC prefix probabilities (Watanabe et al., 2017), batched over hypotheses and vectorized over the vocabulary.
+
+    For hypothesis ``h`` it keeps the log forward variables ``rn[t]`` and ``rb[t]``: the probability that frames
+    ``0..t`` collapse to ``h`` and end in a label or in a blank; and its prefix score ``psi``: the probability that
+    the whole utterance's output starts with ``h``. Hypotheses all have the same length and refer to an utterance
+    of ``log_probs`` each. Frames beyond an utterance's length are padded with certain blanks, which changes nothing.
+    """
+
+    def __init__(self, log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = BLANK, eos: int = 3):
+        """``log_probs`` (utterances, frames, vocab) and the utterances' frame counts."""
+        padding = torch.arange(log_probs.shape[1], device=log_probs.device)[None, :] >= lengths[:, None]
+        self.x = log_probs.float().masked_fill(padding[..., None], NEG_INF)
+        self.x[..., blank].masked_fill_(padding, 0.0)
+        self.blank, self.eos = blank, eos
+
+    def start(self, utterances: torch.Tensor) -> None:
+        """One empty prefix for each entry of ``utterances`` (an utterance index)."""
+        self.utterances, self.length = utterances, 0
+        self.rb = self.x[utterances, :, self.blank].cumsum(dim=1)
+        self.rn = torch.full_like(self.rb, NEG_INF)
+        self.psi = torch.zeros(len(utterances), device=self.x.device)
+        self.last = torch.full_like(utterances, -1)
+
+    def _previous(self, phi: torch.Tensor) -> torch.Tensor:
+        """``phi[t - 1]`` for the frames ``t >= length`` where a label can follow the prefix (``phi[-1]`` is 1
+        for the empty prefix, else 0)."""
+        first = phi.new_full((phi.shape[0], 1), 0.0 if self.length == 0 else NEG_INF)
+        return torch.cat([first, phi[:, :-1]], dim=1)[:, self.length :]
+
+    def score(self) -> torch.Tensor:
+        """``psi(h + c)`` for every hypothesis and token (hypotheses, vocab); for ``eos`` the probability that the
+        output is exactly ``h``, for blank 0 (log -inf)."""
+        total = torch.logaddexp(self.rn, self.rb)
+        x = self.x[self.utterances, self.length :]  # (hypotheses, frames >= length, vocab)
+        psi = torch.logsumexp(self._previous(total)[..., None] + x, dim=1)
+        if self.length:  # repeating the last label needs a blank in between
+            x_last = x.gather(2, self.last[:, None, None].expand(-1, x.shape[1], 1))[..., 0]
+            psi.scatter_(1, self.last[:, None], torch.logsumexp(self._previous(self.rb) + x_last, dim=1)[:, None])
+        psi[:, self.blank] = NEG_INF
+        psi[:, self.eos] = total[:, -1]
+        return psi
+
+    def select(self, hypotheses: torch.Tensor, tokens: torch.Tensor) -> None:
+        """Replace the hypotheses by ``h[hypotheses[i]] + tokens[i]`` (a beam step: reorder, prune, extend)."""
+        utterances, length = self.utterances[hypotheses], self.length
+        rn, rb = self.rn[hypotheses], self.rb[hypotheses]
+        phi = torch.where((tokens == self.last[hypotheses])[:, None], rb, torch.logaddexp(rn, rb))
+        previous = self._previous(phi)
+        frames = torch.arange(length, self.x.shape[1], device=self.x.device)
+        xc = self.x[utterances[:, None], frames[None, :], tokens[:, None]]
+        xb = self.x[utterances, length:, self.blank]
+        self.rn, self.rb = torch.full_like(rn, NEG_INF), torch.full_like(rb, NEG_INF)
+        rn_t = rb_t = xb.new_full((len(tokens),), NEG_INF)
+        for t in range(xb.shape[1]):  # the recursion over frames, for the kept hypotheses only
+            rn_t, rb_t = torch.logaddexp(rn_t, previous[:, t]) + xc[:, t], torch.logaddexp(rn_t, rb_t) + xb[:, t]
+            self.rn[:, length + t], self.rb[:, length + t] = rn_t, rb_t
+        self.psi = torch.logsumexp(previous + xc, dim=1)
+        self.utterances, self.last, self.length = utterances, tokens, length + 1
+
+
+def _max_lengths(memory_lengths: torch.Tensor, ratio: float) -> list[int]:
+    return [max(1, int(ratio * n)) for n in memory_lengths.tolist()]
+
+
+def _ctc_scorer(
+    model: ALPModel, memory: torch.Tensor, memory_lengths: torch.Tensor, eos: int, ctc_weight: float
+) -> CTCPrefixScorer | None:
+    if not 0 <= ctc_weight <= 1:
+        raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
+    return CTCPrefixScorer(model.ctc_head(memory), memory_lengths, eos=eos) if ctc_weight > 0 else None
+
+
+def _next_scores(
+    model: ALPModel,
+    tokens: torch.Tensor,
+    memory: torch.Tensor,
+    memory_lengths: torch.Tensor,
+    scorer: CTCPrefixScorer | None,
+    ctc_weight: float,
+    cache: DecoderCache,
+) -> torch.Tensor:
+    """Joint score gain (hypotheses, vocab) of every next token after ``tokens`` (start token included); the
+    decoder sees only the last token, the earlier ones being in ``cache``."""
+    scores = torch.zeros((), device=memory.device)
+    if ctc_weight < 1:
+        logits = model.decode_text(tokens[:, -1:], None, memory, memory_lengths, cache)[:, -1]
+        scores = (1 - ctc_weight) * logits.float().log_softmax(dim=-1)
+    if scorer is not None:
+        psi = scorer.psi[:, None]
+        scores = scores + ctc_weight * torch.where(psi > NEG_INF, scorer.score() - psi, NEG_INF)
+    scores[:, BLANK] = NEG_INF
+    return scores
+
+
+def _hypothesis(tokens: list[int], score: float, length_normalized: bool) -> Hypothesis:
+    return Hypothesis(tokens, score / (len(tokens) + 1) if length_normalized else score)
+
+
+@torch.inference_mode()
+def beam_search(
+    model: ALPModel,
+    memory: torch.Tensor,
+    memory_lengths: torch.Tensor,
+    start: int,
+    eos: int,
+    beam: int = 10,
+    ctc_weight: float = 0.3,
+    nbest: int = 1,
+    max_length_ratio: float = 1.0,
+    length_normalized: bool = True,
+) -> list[list[Hypothesis]]:
+    """Joint CTC/attention beam search over a batch of encoder memories (batch, frames, d_model).
+
+    All live hypotheses of all unfinished utterances go through the decoder together. Each step keeps the best
+    ``beam`` extensions that do not end; those ending (``eos``) among the best ``beam`` are finished. An utterance
+    stops with ``beam`` finished hypotheses or at ``max(1, int(max_length_ratio * frames))`` tokens, where its live
+    hypotheses count as finished if none is. Returns the ``nbest`` best finished hypotheses of each utterance.
+    """
+    batch, device = memory.shape[0], memory.device
+    max_lengths = _max_lengths(memory_lengths, max_length_ratio)
+    scorer = _ctc_scorer(model, memory, memory_lengths, eos, ctc_weight)
+    utterances = torch.arange(batch, device=device)  # the unfinished ones
+    rows = utterances.repeat_interleave(beam)  # the utterance of each live hypothesis
+    memory_rows, memory_lengths_rows = memory[rows], memory_lengths[rows]
+    tokens = torch.full((batch * beam, 1), start, device=device)
+    scores = torch.full((batch, beam), NEG_INF, device=device)
+    scores[:, 0] = 0.0  # one live hypothesis to begin with: the others would duplicate it
+    scores = scores.flatten()
+    if scorer is not None:
+        scorer.start(rows)
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    cache = model.decoder.new_cache()
+    for length in range(max(max_lengths)):
+        active = len(utterances)
+        step = _next_scores(model, tokens, memory_rows, memory_lengths_rows, scorer, ctc_weight, cache)
+        vocab = step.shape[1]
+        top_scores, top = (scores[:, None] + step).view(active, beam * vocab).topk(2 * beam, dim=1)
+        source = top // vocab + torch.arange(active, device=device)[:, None] * beam
+        token = top % vocab
+        ends = token == eos  # at most one per live hypothesis: `beam` others are always among the best 2 * beam
+        ended = ends[:, :beam] & top_scores[:, :beam].isfinite()
+        for u, seq, score in zip(
+            utterances[ended.nonzero()[:, 0]].tolist(),
+            tokens[source[:, :beam][ended], 1:].tolist(),
+            top_scores[:, :beam][ended].tolist(),
+            strict=True,
+        ):
+            finished[u].append(_hypothesis(seq, score, length_normalized))
+        live = ~ends & ((~ends).cumsum(dim=1) <= beam)
+        source, scores = source[live], top_scores[live]  # (active * beam,)
+        tokens = torch.cat([tokens[source], token[live][:, None]], dim=1)
+
+        keep, alive = [], scores.view(active, beam).isfinite().any(dim=1).tolist()
+        for a, u in enumerate(utterances.tolist()):
+            if len(finished[u]) < beam and length + 1 < max_lengths[u] and alive[a]:
+                keep.append(a)
+            elif not finished[u]:
+                rows_a = slice(a * beam, (a + 1) * beam)
+                for seq, score in zip(tokens[rows_a, 1:].tolist(), scores[rows_a].tolist(), strict=True):
+                    finished[u].append(_hypothesis(seq, score, length_normalized))
+        if not keep:
+            break
+        if len(keep) < active:
+            kept = torch.tensor(keep, device=device)
+            index = (kept[:, None] * beam + torch.arange(beam, device=device)).flatten()
+            source, tokens, scores, utterances = source[index], tokens[index], scores[index], utterances[kept]
+            rows = utterances.repeat_interleave(beam)
+            memory_rows, memory_lengths_rows = memory[rows], memory_lengths[rows]
+        cache.reorder(source)
+        if scorer is not None:
+            scorer.select(source, tokens[:, -1])
+    return [_best(hyps, nbest) for hyps in finished]
+
+
+def _best(hypotheses: list[Hypothesis], nbest: int) -> list[Hypothesis]:
+    """The ``nbest`` best distinct token sequences, best first."""
+    best, seen = [], set()
+    for hyp in sorted(hypotheses, key=lambda h: h.score, reverse=True):
+        if tuple(hyp.tokens) not in seen:
+            seen.add(tuple(hyp.tokens))
+            best.append(hyp)
+    return best[:nbest]
+
+
+@torch.inference_mode()
+def greedy_search(
+    model: ALPModel,
+    memory: torch.Tensor,
+    memory_lengths: torch.Tensor,
+    start: int,
+    eos: int,
+    ctc_weight: float = 0.3,
+    max_length_ratio: float = 1.0,
+    length_normalized: bool = True,
+) -> list[Hypothesis]:
+    """The best next token at each step under the joint score of :func:`beam_search`, for a batch of memories."""
+    batch, device = memory.shape[0], memory.device
+    max_lengths = torch.tensor(_max_lengths(memory_lengths, max_length_ratio), device=device)
+    scorer = _ctc_scorer(model, memory, memory_lengths, eos, ctc_weight)
+    everyone = torch.arange(batch, device=device)
+    if scorer is not None:
+        scorer.start(everyone)
+    tokens = torch.full((batch, 1), start, device=device)
+    scores, lengths = torch.zeros(batch, device=device), torch.zeros_like(everyone)
+    running = torch.ones(batch, dtype=torch.bool, device=device)
+    cache = model.decoder.new_cache()
+    for _ in range(int(max_lengths.max())):
+        best, token = _next_scores(model, tokens, memory, memory_lengths, scorer, ctc_weight, cache).max(dim=-1)
+        scores = torch.where(running, scores + best, scores)
+        running &= token != eos
+        lengths += running
+        running &= lengths < max_lengths
+        tokens = torch.cat([tokens, token[:, None]], dim=1)
+        if not running.any():
+            break
+        if scorer is not None:
+            scorer.select(everyone, token)
+    return [
+        _hypothesis(seq[1 : n + 1], score, length_normalized)
+        for seq, n, score in zip(tokens.tolist(), lengths.tolist(), scores.tolist(), strict=True)
+    ]
+
+
+@torch.inference_mode()
+def generate_speech(
+    model: ALPModel, memory: torch.Tensor, memory_lengths: torch.Tensor, max_frames: int, stop_threshold: float = 0.5
+) -> list[torch.Tensor]:
+    """Autoregressive mel generation (TTS) from text encoder states: each decoder step predicts
+    ``speech_reduction`` CMVN-normalized frames from the previous step's (zeros first), until the stop probability
+    passes ``stop_threshold`` or ``max_frames``; the post-net then refines the whole sequence. Returns
+    (frames, n_mels) per utterance."""
+    reduction, n_mels, batch = model.config.speech_reduction, model.config.n_mels, len(memory)
+    previous = memory.new_zeros(batch, 1, n_mels * reduction)
+    ends = torch.full((batch,), -1, dtype=torch.long)
+    cache, states = model.decoder.new_cache(), []
+    for step in range(-(-max_frames // reduction)):
+        state = model.decoder(model.speech_prenet(previous), None, memory, memory_lengths, cache)
+        states.append(state)
+        stops = (torch.sigmoid(model.speech_head.stop(state[:, 0])) > stop_threshold).cpu()  # (batch, reduction)
+        first = torch.where(stops.any(dim=1), stops.int().argmax(dim=1) + 1, -1)
+        ends = torch.where((ends < 0) & (first > 0), step * reduction + first, ends)
+        if (ends > 0).all():
+            break
+        previous = model.speech_head.mel(state)
+    _, post, _ = model.speech_head(torch.cat(states, dim=1))
+    ends = torch.where(ends > 0, ends, post.shape[1])
+    return [post[i, : ends[i]] for i in range(batch)]

@@ -1,0 +1,191 @@
+"""Scoring decode directories (``result.json`` + ``result.md`` in each) and gathering them, with each system's
+training figures, into an ESPnet-style ``RESULTS.md`` (and ``RESULTS.json`` for tools)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kaldiio
+import numpy as np
+import torch
+import yaml
+
+from alptk.data.kaldi_dir import KaldiDir
+from alptk.data.table import read_table
+from alptk.errors import DataError
+from alptk.files import write_text
+from alptk.inference import DECODE_INFO, EMBEDDINGS
+from alptk.scoring import (
+    ErrorReport,
+    bleu_chrf,
+    error_rates,
+    mel_cepstral_distortion,
+    retrieval_recall,
+    write_alignments,
+)
+from alptk.version import __version__
+
+RESULT = "result.json"
+COUNT_COLUMNS = ("Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err")
+
+
+def read_text(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        raise DataError("missing: decode the data first", path)
+    return {e.key: e.value for e in read_table(path)}
+
+
+def _rates(name: str, refs: dict[str, str], hyps: dict[str, str], out: Path, hyp_file: Path, normalize: bool):
+    """WER or CER counts as a table row, with the alignments written beside the hypotheses."""
+    unit = "word" if name == "WER" else "char"
+    report: ErrorReport = error_rates(refs, hyps, unit, normalize, hyp_file)
+    write_alignments(out / f"alignments.{unit}.txt", report)
+    c = report.counts
+    row = {"Snt": c.sentences, "Wrd": c.units, **{k: round(v, 1) for k, v in c.percentages().items()}}
+    return row, report.confusions[:10]
+
+
+def score_decode_dir(decode: Path, ref_dir: Path, normalize: bool = False) -> dict[str, Any]:
+    """Score what ``alptk decode`` wrote in ``decode`` against the references in ``ref_dir``."""
+    info = yaml.safe_load((decode / DECODE_INFO).read_text()) if (decode / DECODE_INFO).is_file() else None
+    if info is None:
+        raise DataError(f"no {DECODE_INFO}: not a decode directory", decode)
+    tables = KaldiDir.load(ref_dir).tables
+    result: dict[str, Any] = {
+        "task": info["task"],
+        "exp": info["exp"],
+        "test_set": ref_dir.name,
+        "decode": decode.name,
+        "rtf": info["rtf"],
+        "scores": {},
+        "tables": {},
+    }
+    confusions = {}
+    if info["task"] in ("asr", "st", "tts"):
+        field = info["reference_field"]
+        if field not in tables:
+            raise DataError(f"no {field} table to score against", ref_dir)
+        hyp_dir = decode / "asr" if info["task"] == "tts" else decode
+        hyps = read_text(hyp_dir / "text")
+        names = ("WER", "CER") if info["task"] != "st" else ()
+        for name in names:
+            row, confusions[name] = _rates(name, tables[field], hyps, hyp_dir, hyp_dir / "text", normalize)
+            result["tables"][name] = row
+            result["scores"][name if info["task"] == "asr" else f"TTS {name}"] = row["Err"]
+        if info["task"] == "st":
+            result["scores"].update(
+                {k: round(v, 1) for k, v in bleu_chrf(tables[field], hyps, decode / "text").items()}
+            )
+        if info["task"] == "tts" and "feats.scp" in tables:
+            result["scores"]["MCD"] = round(_mcd(tables["feats.scp"], decode / "feats.scp"), 2)
+    else:
+        embeddings = decode / EMBEDDINGS
+        if not embeddings.is_file():
+            raise DataError("missing: decode the data first", embeddings)
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(embeddings))
+        result["scores"] = {k: round(v, 1) for k, v in retrieval_recall(tensors["speech"], tensors["text"]).items()}
+    write_text(decode / RESULT, json.dumps(result, indent=2) + "\n")
+    write_text(decode / "result.md", decode_markdown(result, confusions))
+    return result
+
+
+def _mcd(reference: dict[str, str], synthesized_scp: Path) -> float:
+    synthesized = read_text(synthesized_scp)
+    values = [
+        mel_cepstral_distortion(np.asarray(kaldiio.load_mat(reference[utt])), np.asarray(kaldiio.load_mat(location)))
+        for utt, location in synthesized.items()
+        if utt in reference
+    ]
+    if not values:
+        raise DataError("no synthesized utterance has reference features", synthesized_scp)
+    return float(np.mean(values))
+
+
+def _table(rows: list[tuple[str, dict[str, Any]]], columns: tuple[str, ...], first: str = "dataset") -> list[str]:
+    lines = [f"|{first}|{'|'.join(columns)}|", f"|---|{'|'.join('---:' for _ in columns)}|"]
+    return lines + [f"|{name}|{'|'.join(str(row.get(c, '')) for c in columns)}|" for name, row in rows]
+
+
+def decode_markdown(result: dict[str, Any], confusions: dict[str, list[tuple[str, str, int]]]) -> str:
+    lines = [f"# {result['exp']}: {result['decode']}", ""]
+    lines += [*_table([(result["test_set"], result["scores"])], tuple(result["scores"])), ""]
+    for name, row in result["tables"].items():
+        lines += [f"## {name}", "", *_table([(result["test_set"], row)], COUNT_COLUMNS), ""]
+        if confusions.get(name):
+            pairs = ", ".join(f"{r or '∅'} → {h or '∅'} ({n})" for r, h, n in confusions[name])
+            lines += [f"Most frequent errors: {pairs}", ""]
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, str]:
+    try:
+        revision = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+        ).stdout.strip()
+    except OSError:
+        revision = ""
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.processor() or 'cpu'})"
+    return {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "alptk": f"{__version__} ({revision or 'unknown revision'})",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": device,
+    }
+
+
+def gather(exps: list[Path]) -> dict[str, Any]:
+    """Every experiment's training summary and its scored decode directories."""
+    systems = []
+    for exp in exps:
+        summary_file = exp / "summary.yaml"
+        if not summary_file.is_file():
+            raise DataError("no summary.yaml: not a finished experiment", exp)
+        summary = yaml.safe_load(summary_file.read_text())
+        results = [json.loads(p.read_text()) for p in sorted(exp.glob(f"decode*/{RESULT}"))]
+        systems.append({"name": exp.name, "config": str(exp / "train.yaml"), **summary, "results": results})
+    return {"environment": environment(), "systems": systems}
+
+
+def results_markdown(data: dict[str, Any]) -> str:
+    lines = ["# RESULTS", "", "## Environment", ""]
+    lines += [f"- {key}: `{value}`" for key, value in data["environment"].items()] + [""]
+    score_names = list(dict.fromkeys(k for s in data["systems"] for r in s["results"] for k in r["scores"]))
+    rows = []
+    for system in data["systems"]:
+        for result in system["results"]:
+            rows.append((f"{system['name']} ({result['test_set']})", result["scores"]))
+    if rows:
+        lines += ["## Summary", "", *_table(rows, tuple(score_names), "system (test set)"), ""]
+    for system in data["systems"]:
+        init = system.get("init") or "scratch"
+        lines += [f"## {system['name']}", ""]
+        lines += [
+            f"- task: {system.get('task', 'pretrain')}; init: `{init}`; config: `{system['config']}`",
+            f"- parameters: {system['parameters'] / 1e6:.2f} M; steps: {system['steps']}"
+            + (" (stopped early)" if system.get("stopped_early") else ""),
+            f"- training: {system['train_seconds'] / 60:.1f} min on {system['world_size']} x {system['device']}, "
+            f"{system.get('audio_s_per_s', 0)} audio s/s, {system.get('text_tokens_per_s', 0)} text tokens/s",
+            "",
+        ]
+        for result in system["results"]:
+            lines += [f"### {result['test_set']} ({result['decode']}, real-time factor {result['rtf']})", ""]
+            lines += [*_table([(result["test_set"], result["scores"])], tuple(result["scores"])), ""]
+            for name, row in result["tables"].items():
+                lines += [f"{name}:", "", *_table([(result["test_set"], row)], COUNT_COLUMNS), ""]
+    return "\n".join(lines)
+
+
+def write_results(exps: list[Path], out: Path) -> dict[str, Any]:
+    """``out`` (RESULTS.md) and ``out`` with suffix ``.json``."""
+    data = gather(exps)
+    write_text(out, results_markdown(data))
+    write_text(out.with_suffix(".json"), json.dumps(data, indent=2) + "\n")
+    return data

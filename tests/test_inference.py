@@ -1,0 +1,113 @@
+"""From trained experiments to RESULTS.md: decode (asr, tts, retrieval), score, gather; and TTS generation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from alptk.data.kaldi_dir import KaldiDir
+from alptk.data.tokenizer import train_tokenizer
+from alptk.decoding import generate_speech
+from alptk.errors import DataError
+from alptk.inference import DecodeOptions, decode_dir
+from alptk.results import results_markdown, score_decode_dir, write_results
+from alptk.train.config import load_train_config
+from alptk.train.trainer import Runtime, Trainer
+from tests.conftest import FRAMES, make_feature_dir
+from tests.test_train import MODEL_OPTIONS
+
+OPTIONS = DecodeOptions(beam=2, batch_frames=8 * FRAMES, tts_max_frames_per_token=3, griffin_lim_iterations=4)
+
+
+@pytest.fixture(scope="module")
+def experiments(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pre-trained model, an ASR and a TTS system fine-tuned from it (a few steps each, tiny sizes)."""
+    root = tmp_path_factory.mktemp("inference")
+    make_feature_dir(root / "train", 16, seed=0)
+    make_feature_dir(root / "test", 6, seed=1)
+    train_tokenizer([root / "train"], root / "tok", "char", 40, fields=["text", "text.fr"], symbols=["<mask>"])
+    paired = {"kind": "paired", "data": [str(root / "train")], "max_frames": 4 * FRAMES}
+    common = {"model_options": MODEL_OPTIONS, "tokenizer": str(root / "tok"), "max_steps": 8, "log_every": 4}
+    systems = {
+        "pretrain": {"objectives": {"stm": {"stream": "paired"}, "asr": {"type": "s2t", "stream": "paired"}}},
+        "asr": {
+            "task": "asr",
+            "init": str(root / "pretrain"),
+            "objectives": {"asr": {"type": "s2t", "stream": "paired"}},
+        },
+        "tts": {"task": "tts", "init": str(root / "pretrain"), "objectives": {"tts": {"stream": "paired"}}},
+    }
+    for name, system in systems.items():
+        config_file = root / f"{name}.yaml"
+        config_file.write_text(yaml.safe_dump({**common, "streams": {"paired": paired}, **system}))
+        trainer = Trainer(load_train_config(config_file), root / name, Runtime(0, 1, torch.device("cpu")))
+        trainer.resume(restart=False)
+        trainer.run()
+    return root
+
+
+def test_asr_decode_score_and_results(experiments: Path):
+    root = experiments
+    info = decode_dir(root / "asr", root / "test", root / "asr" / "decode_test", OPTIONS, "cpu", None)
+    assert info["task"] == "asr" and info["utterances"] == 6 and info["rtf"] > 0
+    hyps = KaldiDir.load(root / "test").utterances
+    written = (root / "asr" / "decode_test" / "text").read_text().splitlines()
+    assert [line.split(" ")[0] for line in written] == hyps
+    result = score_decode_dir(root / "asr" / "decode_test", root / "test")
+    wer = result["tables"]["WER"]
+    assert wer["Snt"] == 6 and wer["Wrd"] == 12  # two words per test sentence
+    assert wer["Err"] == pytest.approx(wer["Sub"] + wer["Del"] + wer["Ins"], abs=0.15)
+    assert json.loads((root / "asr" / "decode_test" / "result.json").read_text())["scores"]["WER"] == wer["Err"]
+    assert (root / "asr" / "decode_test" / "alignments.word.txt").read_text().startswith("utt: spk0-utt000")
+
+    (root / "asr" / "decode_test" / "text").write_text("\n".join(written[1:]) + "\n")
+    with pytest.raises(DataError, match="spk0-utt000: no hypothesis for this utterance"):
+        score_decode_dir(root / "asr" / "decode_test", root / "test")
+
+
+def test_tts_synthesizes_audio_and_is_scored_by_asr(experiments: Path):
+    root, out = experiments, experiments / "tts" / "decode_test"
+    info = decode_dir(root / "tts", root / "test", out, OPTIONS, "cpu", root / "asr")
+    assert info["asr_exp"] == str(root / "asr") and info["audio_seconds"] > 0
+    synthesized = KaldiDir.load(out)
+    assert synthesized.utterances == KaldiDir.load(root / "test").utterances
+    assert all(Path(p).is_file() for p in synthesized.tables["wav.scp"].values())
+    assert len(list((out / "spectrograms").glob("*.png"))) == 4
+    assert (out / "asr" / "text").is_file()
+    result = score_decode_dir(out, root / "test")
+    assert set(result["scores"]) == {"TTS WER", "TTS CER", "MCD"} and result["scores"]["MCD"] > 0
+
+
+def test_retrieval_and_results_table(experiments: Path):
+    root = experiments
+    decode_dir(root / "pretrain", root / "test", root / "pretrain" / "decode_test", OPTIONS, "cpu", None)
+    result = score_decode_dir(root / "pretrain" / "decode_test", root / "test")
+    assert set(result["scores"]) == {f"{d}_R@{k}" for d in ("speech2text", "text2speech") for k in (1, 5)}
+    assert all(0 <= v <= 100 for v in result["scores"].values())
+    decode_dir(root / "asr", root / "test", root / "asr" / "decode_test2", OPTIONS, "cpu", None)
+    score_decode_dir(root / "asr" / "decode_test2", root / "test")
+    data = write_results([root / "pretrain", root / "asr"], root / "RESULTS.md")
+    markdown = (root / "RESULTS.md").read_text()
+    assert markdown == results_markdown(data) and json.loads((root / "RESULTS.json").read_text()) == data
+    assert "## Environment" in markdown and f"- torch: `{torch.__version__}`" in markdown
+    assert "|system (test set)|speech2text_R@1|" in markdown
+    assert "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|" in markdown
+    assert f"- task: asr; init: `{root / 'pretrain'}`" in markdown
+
+
+def test_generate_speech_stops_and_respects_the_limit(experiments: Path):
+    from alptk.train.checkpoint import load_experiment
+
+    exp = load_experiment(experiments / "tts")
+    tokens = torch.tensor([[5, 6, 7, 8], [5, 6, 0, 0]])
+    lengths = torch.tensor([4, 2])
+    memory = exp.model.encode_text(tokens, lengths)
+    exp.model.speech_head.stop.bias.data.fill_(-20.0)  # never stops: the limit ends it
+    mels = generate_speech(exp.model, memory, lengths, max_frames=9)
+    assert [m.shape for m in mels] == [(10, 80), (10, 80)]  # whole steps of 2 frames, at least max_frames
+    exp.model.speech_head.stop.bias.data.fill_(20.0)  # stops at once
+    assert [m.shape[0] for m in generate_speech(exp.model, memory, lengths, max_frames=9)] == [1, 1]
