@@ -21,11 +21,11 @@ from alptk.data.fbank import FbankConfig, FbankExtractor, kaldi_scale
 from alptk.data.kaldi_dir import KaldiDir
 from alptk.data.tokenizer import BOS
 from alptk.data.vocoder import fbank_to_waveform
-from alptk.decoding import beam_search, generate_speech, greedy_search
+from alptk.decoding import Hypothesis, beam_search, generate_speech, greedy_search
 from alptk.errors import ConfigError
 from alptk.files import tmp_name, write_text
 from alptk.plots import plot_spectrograms
-from alptk.progress import progress_bar
+from alptk.progress import log, progress_bar
 from alptk.train.checkpoint import Experiment, load_experiment, save_weights
 from alptk.train.data import FRAME_SHIFT
 
@@ -83,9 +83,16 @@ def decode_dir(exp_dir: Path, data: Path, out: Path, options: DecodeOptions, dev
 def transcribe(exp: Experiment, dataset: SpeechDataset, options: DecodeOptions, start: int, desc: str):
     """Hypotheses for every utterance of ``dataset``: {utt: [Hypothesis, ...]} (n-best, best first)."""
     device = next(exp.model.parameters()).device
-    results = {}
+    shortest = next(n for n in range(1, 100) if exp.model.frontend.subsampled(n) > 0)
+    decodable = [i for i, n in enumerate(dataset.lengths) if n >= shortest]
+    too_short = sorted(set(range(len(dataset))) - set(decodable))
+    results = {dataset.utts[i]: [Hypothesis([], 0.0)] for i in too_short}
+    if too_short:
+        example = dataset.utts[too_short[0]]
+        log(f"{len(too_short)} utterances shorter than {shortest} frames get empty hypotheses, e.g. {example}")
     with progress_bar(desc, len(dataset)) as advance:
-        for batch_indices in batches(dataset.lengths, options.batch_frames):
+        for positions in batches([dataset.lengths[i] for i in decodable], options.batch_frames) if decodable else []:
+            batch_indices = [decodable[i] for i in positions]
             batch = collate([dataset[i] for i in batch_indices]).to(device)
             memory, memory_lengths = exp.model.encode_speech(batch.feats, batch.feat_lengths)
             common = {"ctc_weight": options.ctc_weight, "max_length_ratio": options.max_length_ratio}
@@ -100,7 +107,7 @@ def transcribe(exp: Experiment, dataset: SpeechDataset, options: DecodeOptions, 
                 )  # fmt: skip
             results.update(zip(batch.utts, hyps, strict=True))
             advance(len(batch_indices))
-    return results
+    return {utt: results[utt] for utt in dataset.utts}
 
 
 def recognize(exp: Experiment, data: Path, out: Path, options: DecodeOptions) -> dict[str, Any]:
@@ -109,7 +116,7 @@ def recognize(exp: Experiment, data: Path, out: Path, options: DecodeOptions) ->
     dataset = SpeechDataset(data)
     results = transcribe(exp, dataset, options, start, f"decoding {data}")
     decode = exp.tokenizer.decode
-    write_text(out / "text", "".join(f"{u} {decode(h[0].tokens)}\n".replace("  ", " ") for u, h in results.items()))
+    write_text(out / "text", "".join(f"{u} {decode(h[0].tokens)}".rstrip() + "\n" for u, h in results.items()))
     write_text(out / "score", "".join(f"{u} {h[0].score:.4f}\n" for u, h in results.items()))
     if options.nbest > 1:
         lines = (

@@ -111,3 +111,15 @@ def test_generate_speech_stops_and_respects_the_limit(experiments: Path):
     assert [m.shape for m in mels] == [(10, 80), (10, 80)]  # whole steps of 2 frames, at least max_frames
     exp.model.speech_head.stop.bias.data.fill_(20.0)  # stops at once
     assert [m.shape[0] for m in generate_speech(exp.model, memory, lengths, max_frames=9)] == [1, 1]
+
+
+def test_too_short_utterances_get_empty_hypotheses(experiments: Path, tmp_path: Path):
+    root = experiments
+    short = KaldiDir.load(root / "test")
+    first = short.utterances[0]
+    short.tables["utt2num_frames"][first] = "5"  # under the 7 frames the 4x subsampling needs
+    short.save(tmp_path / "short")
+    decode_dir(root / "asr", tmp_path / "short", tmp_path / "decode", OPTIONS, "cpu", None)
+    assert (tmp_path / "decode" / "text").read_text().splitlines()[0] == first  # no words
+    scores = [float(line.split()[1]) for line in (tmp_path / "decode" / "score").read_text().splitlines()]
+    assert len(scores) == 6 and scores[0] == 0.0 and all(s < 0 for s in scores[1:])  # the others were searched

@@ -36,8 +36,8 @@ def test_template_help_and_unknown_option(tmp_path: Path):
     assert help_text.returncode == 0 and "4    tokenizer" in help_text.stdout
     bad = run_recipe(work, "--stage", "3", "--no_such_option", "1")
     assert bad.returncode != 0 and "unknown option --no_such_option" in bad.stderr
-    later = run_recipe(work, "--stage", "7")
-    assert later.returncode != 0 and "stage 7 is not available in this version" in later.stderr
+    later = run_recipe(work, "--stage", "10")
+    assert later.returncode != 0 and "stage 10 is not available in this version" in later.stderr
 
 
 @pytest.mark.slow
