@@ -177,8 +177,8 @@ decode_systems() {  # the pre-trained model (zero-shot retrieval) and every fine
 }
 
 stage_8() {
-    local name set device=(--device cpu) extra
-    [ "${ngpu}" -gt 0 ] && device=(--device cuda)
+    local name set device=() extra
+    [ "${ngpu}" -eq 0 ] && device=(--device cpu)  # otherwise a GPU when there is one
     for name in $(decode_systems); do
         for set in ${test_sets}; do
             extra=(); [ -n "${tts_asr_system}" ] && extra=(--asr-exp "exp/${tts_asr_system}")

@@ -17,7 +17,7 @@ def decode(
     batch_frames: int = typer.Option(20000, help="Padded input frames per batch."),
     asr_exp: Path = typer.Option(None, help="tts: transcribe the synthesized speech with this ASR experiment."),
     fs: int = typer.Option(16000, help="tts: sample rate of the synthesized audio (the features' rate)."),
-    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    device: str = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when available)."),
 ) -> None:
     """Decode a data directory as the experiment's task says: text hypotheses (asr, st), audio (tts), or
     matching embeddings (a pre-trained model: zero-shot retrieval). Writes OUT/decode.yaml with the real-time factor.
@@ -28,6 +28,10 @@ def decode(
     from alptk.progress import log
 
     options = DecodeOptions(beam=beam, ctc_weight=ctc_weight, nbest=nbest, batch_frames=batch_frames, sample_rate=fs)
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     info = decode_dir(exp, data, out, options, device, asr_exp)
     log(f"{out}: {info['utterances']} utterances in {info['decode_seconds']:.1f} s (real-time factor {info['rtf']})")
 
