@@ -44,9 +44,7 @@ def test_template_help_and_unknown_option(tmp_path: Path):
 def test_mini_synth_tiny_stages_1_to_9(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     work = recipe_copy("mini_synth/alp1", tmp_path)
     quick = "max_steps=6 log_every=3 valid_every=3 save_every=3"
-    result = run_recipe(
-        work, "--size", "tiny", "--nj", "2", "--pretrain_args", quick, "--finetune_args", quick
-    )
+    result = run_recipe(work, "--size", "tiny", "--nj", "2", "--pretrain_args", quick, "--finetune_args", quick)
     assert result.returncode == 0, result.stdout + result.stderr
     monkeypatch.chdir(work)  # paths in recipe directories are relative to the recipe, as in Kaldi
     for n in range(1, 10):
