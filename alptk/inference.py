@@ -27,6 +27,7 @@ from alptk.files import tmp_name, write_text
 from alptk.plots import plot_spectrograms
 from alptk.progress import log, progress_bar
 from alptk.train.checkpoint import Experiment, load_experiment, save_weights
+from alptk.train.config import task_objective
 from alptk.train.data import FRAME_SHIFT
 
 DECODE_INFO = "decode.yaml"
@@ -48,12 +49,13 @@ class DecodeOptions:
     sample_rate: int = 16000
 
 
-def objective_spec(exp: Experiment, kind: str) -> tuple[dict[str, Any], str]:
-    """The options of the experiment's objective of type ``kind`` and the text field of its stream."""
-    for name, spec in exp.config.objectives.items():
-        if spec.get("type", name) == kind:
-            return spec, exp.config.streams[spec["stream"]].fields[0]
-    raise ConfigError(f"{exp.path}: no {kind} objective to decode with")
+def objective_spec(exp: Experiment) -> tuple[dict[str, Any], str]:
+    """The options of the objective the experiment's task decodes with and the text field of its stream."""
+    name = task_objective(exp.config, str(exp.path))
+    if name is None:
+        raise ConfigError(f"{exp.path}: a {exp.config.task} experiment has no objective to decode with")
+    spec = exp.config.objectives[name]
+    return spec, exp.config.streams[spec["stream"]].fields[0]
 
 
 def batches(lengths: list[int], limit: int) -> list[list[int]]:
@@ -111,7 +113,7 @@ def transcribe(exp: Experiment, dataset: SpeechDataset, options: DecodeOptions, 
 
 
 def recognize(exp: Experiment, data: Path, out: Path, options: DecodeOptions) -> dict[str, Any]:
-    spec, field = objective_spec(exp, "s2t")
+    spec, field = objective_spec(exp)
     start = exp.tokenizer.token_id(spec.get("start_token", BOS))
     dataset = SpeechDataset(data)
     results = transcribe(exp, dataset, options, start, f"decoding {data}")
@@ -131,7 +133,7 @@ def recognize(exp: Experiment, data: Path, out: Path, options: DecodeOptions) ->
 def synthesize(exp: Experiment, data: Path, out: Path, options: DecodeOptions, asr_exp: Path | None):
     """Mel frames for every sentence of ``data``, Griffin-Lim waveforms (``wav/``, ``wav.scp``), their fbank
     (``feats.scp``, what intelligibility and MCD are measured on), and spectrogram PNGs."""
-    _, field = objective_spec(exp, "tts")
+    _, field = objective_spec(exp)
     dataset = TextDataset(data, exp.tokenizer, field)
     model, device = exp.model, next(exp.model.parameters()).device
     fbank = FbankConfig(sample_rate=options.sample_rate, num_mel_bins=model.config.n_mels)

@@ -203,10 +203,12 @@ def retrieval_recall(speech: torch.Tensor, text: torch.Tensor, ks: tuple[int, ..
 
 
 def _cepstra(log_mel: np.ndarray, coefficients: int) -> np.ndarray:
-    """c1..c_coefficients of the orthonormal DCT-II of each frame (c0, the energy, is left out)."""
+    """Cepstra c1..c_coefficients of each frame's log amplitude on the mel axis (half Kaldi's log energy), as the
+    real cepstrum of its even extension defines them: c_k = (1/n) sum_m (x_m / 2) cos(pi k (m + 1/2) / n); c0, the
+    energy, is left out."""
     n = log_mel.shape[1]
-    basis = np.sqrt(2 / n) * np.cos(np.pi * np.outer(np.arange(1, coefficients + 1), np.arange(n) + 0.5) / n)
-    return log_mel @ basis.T
+    basis = np.cos(np.pi * np.outer(np.arange(1, coefficients + 1), np.arange(n) + 0.5) / n) / n
+    return (0.5 * log_mel) @ basis.T
 
 
 def _dtw_path(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -238,9 +240,10 @@ def _dtw_path(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def mel_cepstral_distortion(reference: np.ndarray, synthesized: np.ndarray, coefficients: int = 13) -> float:
     """Mel cepstral distortion in dB between two (frames, n_mels) natural-log mel filterbank matrices (Kaldi fbank).
 
-    Cepstra are the orthonormal DCT-II of each frame, keeping c1..c_coefficients (c0, the energy, is dropped). The
-    sequences are aligned with DTW and the MCD is the mean over the path of (10 / ln 10) * sqrt(2 * sum_k (dc_k)^2).
-    These fbank-derived cepstra are not SPTK mel-cepstra: values are comparable only with other alptk MCDs.
+    Cepstra c1..c_coefficients (c0, the energy, dropped) are those of the log amplitude on the mel axis (see
+    ``_cepstra``), so that the usual scale applies; the sequences are aligned with DTW and the MCD is the mean over
+    the path of (10 / ln 10) * sqrt(2 * sum_k (dc_k)^2). Fbank-derived cepstra are not SPTK mel-cepstra (no
+    all-pass warping of a spectral envelope): compare alptk MCDs with each other.
     """
     reference, synthesized = np.asarray(reference, dtype=np.float64), np.asarray(synthesized, dtype=np.float64)
     for name, x in (("reference", reference), ("synthesized", synthesized)):

@@ -42,6 +42,7 @@ def test_yaml_overrides_and_nesting(tmp_path: Path):
     assert dotted.encoder == Encoder(12, "transformer") and dotted.weights == {"mlm": 1.0, "stm": 0.5}
     with pytest.raises(ConfigError, match=r"override 'd_model\.x=1': 'd_model' is not a section"):
         load_config(Model, path, ["d_model.x=1"])
+    assert load_config(Model, path, ["dropout=5e-3"]).dropout == 0.005  # YAML 1.1 reads 5e-3 as a string
     assert load_config(Model) == Model()
     assert load_config(Model, write(tmp_path, "")) == Model()
 
@@ -52,6 +53,7 @@ def test_yaml_overrides_and_nesting(tmp_path: Path):
         ("d_modle: 3\n", r"c.yaml: unknown key 'd_modle' \(valid keys: d_model, dropout, encoder"),
         ("encoder: {layer: 3}\n", r"c.yaml: encoder: unknown key 'layer' \(valid keys: layers, kind\)"),
         ("d_model: 1.5\n", r"c.yaml: d_model: expected an integer, got 1.5"),
+        ("dropout: high\n", r"c.yaml: dropout: expected float, got 'high'"),
         ("encoder: {kind: lstm}\n", r"encoder: kind: 'lstm' is not one of transformer, conformer"),
         ("objectives: mlm\n", r"objectives: expected a list, got 'mlm'"),
         ("d_model: [1\n", r"c.yaml:2: invalid YAML"),

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 from alptk.cli import app
 from alptk.errors import ConfigError
 from alptk.models.frontend import GlobalCMVN, SpecAugment, SpecAugmentConfig
-from alptk.models.layers import RotaryEmbedding
+from alptk.models.layers import MultiHeadAttention, RotaryEmbedding, padding_mask
 from alptk.models.model import ALPModel, ModelConfig, load_model_config, part_parameters
+from alptk.objectives.tts import guided_attention_loss
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,34 @@ def test_decoder_is_causal(model: ALPModel):
     assert torch.allclose(before[0, :5], after[0, :5], atol=1e-6) and not torch.allclose(before[0, 5:], after[0, 5:])
 
 
+def test_cross_attention_weights_are_what_forward_attends_with():
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(16, heads=2, rotary=False)
+    x, memory, memory_mask = torch.randn(2, 5, 16), torch.randn(2, 7, 16), padding_mask(torch.tensor([7, 4]))
+    weights = attention.cross_attention_weights(x, memory, memory_mask)  # (batch, heads, 5, 7)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 2, 5)) and (weights[1, :, :, 4:] == 0).all()
+    values = attention.value(memory).view(2, 7, 2, 8).transpose(1, 2)
+    by_hand = attention.out((weights @ values).transpose(1, 2).reshape(2, 5, 16))
+    torch.testing.assert_close(attention(x, memory=memory, key_mask=memory_mask), by_hand)
+
+
+def test_guided_attention_loss_penalizes_off_diagonal_mass():
+    steps, tokens = torch.tensor([8, 6]), torch.tensor([4, 3])
+    diagonal = torch.zeros(2, 1, 8, 4)
+    for b in range(2):
+        for n in range(int(steps[b])):
+            diagonal[b, 0, n, n * int(tokens[b]) // int(steps[b])] = 1.0
+    reversed_ = diagonal.clone()
+    for b in range(2):
+        reversed_[b, :, : steps[b], : tokens[b]] = diagonal[b, :, : steps[b], : tokens[b]].flip(-1)
+    near = guided_attention_loss([diagonal], steps, tokens, sigma=0.4)
+    far = guided_attention_loss([reversed_, reversed_], steps, tokens, sigma=0.4)
+    assert 0 <= near < 0.05 and far > 0.3
+    padded = diagonal.clone()
+    padded[1, 0, 6:] = 1.0  # attention of padded steps does not count
+    assert guided_attention_loss([padded], steps, tokens, sigma=0.4) == near
+
+
 def test_rotary_scores_depend_on_relative_position_only():
     rotary = RotaryEmbedding(16)
     q, k = torch.randn(1, 1, 1, 16), torch.randn(1, 1, 1, 16)
@@ -128,6 +157,6 @@ def test_presets_sizes_and_cli():
     tiny = sum(part_parameters(ALPModel(load_model_config("tiny", vocab_size=500))).values())
     assert 3e6 < tiny < 10e6
     shown = CliRunner().invoke(app, ["models", "show", "tiny"], terminal_width=200)
-    assert shown.exit_code == 0 and f"{tiny:,}" in shown.output and "type=conformer, layers=6" in shown.output
+    assert shown.exit_code == 0 and f"{tiny:,}" in shown.output and "type=conformer, layers=2" in shown.output
     listed = CliRunner().invoke(app, ["models", "list"], terminal_width=200)
     assert "conformer, transformer" in listed.output and "base, large, tiny" in listed.output

@@ -55,7 +55,7 @@ def small_model(vocab_size: int) -> ALPModel:
 
 @pytest.mark.parametrize(
     ("name", "steps", "factor"),
-    [("s2t", 80, 5), ("mlm", 300, 4), ("stm", 60, 5), ("tts", 80, 3), ("masked_speech", 120, 3)],
+    [("s2t", 80, 5), ("mlm", 300, 4), ("denoise", 150, 4), ("stm", 60, 5), ("tts", 80, 3), ("masked_speech", 120, 3)],
 )
 def test_objective_overfits_a_tiny_batch(tokenizer: Tokenizer, name: str, steps: int, factor: float):
     model = small_model(len(tokenizer))
@@ -81,8 +81,11 @@ def test_objective_overfits_a_tiny_batch(tokenizer: Tokenizer, name: str, steps:
 
 def test_objective_streams_and_errors(tokenizer: Tokenizer):
     streams = {name: OBJECTIVES.get(name).stream for name in OBJECTIVES.names()}
-    assert streams == {"masked_speech": "speech", "mlm": "text", "s2t": "paired", "stm": "paired", "tts": "paired"}
-    with pytest.raises(ConfigError, match=r"unknown objective 'ctc' \(choose from masked_speech, mlm, s2t, stm, tts\)"):
+    assert streams == {
+        **{"denoise": "text", "masked_speech": "speech", "mlm": "text"},
+        **{"s2t": "paired", "stm": "paired", "tts": "paired"},
+    }
+    with pytest.raises(ConfigError, match=r"unknown objective 'ctc' \(choose from denoise, masked_speech, mlm, s2t"):
         OBJECTIVES.get("ctc")
     with pytest.raises(ConfigError, match=r"mlm: unknown key 'mask_rate' \(valid keys: mask_prob, mask_token\)"):
         from_dict(OBJECTIVES.get("mlm").Config, {"mask_rate": 0.2}, "mlm")

@@ -156,8 +156,9 @@ MCD_PER_UNIT = 10 / math.log(10) * math.sqrt(2)  # MCD of frames one unit apart 
 
 
 def dct_basis(k: int, n_mels: int = 20) -> np.ndarray:
-    """The log-mel frame whose orthonormal DCT-II is the unit vector on coefficient k (k > 0)."""
-    return np.sqrt(2 / n_mels) * np.cos(np.pi * (np.arange(n_mels) + 0.5) * k / n_mels)
+    """The log-mel (log energy) frame whose cepstrum is the unit vector on coefficient k (k > 0): half of it is the
+    log amplitude, and the n_mels / 2 of sum cos^2 over the mel axis divides by n_mels in the cepstrum."""
+    return 4 * np.cos(np.pi * (np.arange(n_mels) + 0.5) * k / n_mels)
 
 
 @pytest.fixture

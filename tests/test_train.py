@@ -18,7 +18,7 @@ import yaml
 from alptk.data.tokenizer import train_tokenizer
 from alptk.errors import ConfigError, DataError
 from alptk.train import checkpoint as ckpt
-from alptk.train.config import TrainConfig, load_train_config
+from alptk.train.config import TrainConfig, load_train_config, task_objective
 from alptk.train.trainer import Runtime, Trainer, lr_factor
 from tests.conftest import FRAMES, make_feature_dir
 
@@ -232,7 +232,7 @@ def test_config_errors(workdir: Path, tmp_path: Path):
 
     with pytest.raises(ConfigError, match=r"unknown key 'max_step' \(valid keys: tokenizer, streams"):
         trainer(max_step=3)
-    with pytest.raises(ConfigError, match=r"objectives.asr: unknown objective 'asr2' \(choose from masked_speech, mlm"):
+    with pytest.raises(ConfigError, match=r"objectives.asr: unknown objective 'asr2' \(choose from denoise, mask"):
         trainer(objectives={"asr": {"type": "asr2", "stream": "paired"}})
     with pytest.raises(ConfigError, match=r"objectives.mlm: stream 'words' is not one of the streams"):
         trainer(objectives={"mlm": {"stream": "words"}})
@@ -253,8 +253,41 @@ def test_config_errors(workdir: Path, tmp_path: Path):
     result = run_alptk("pretrain", "--config", str(bad), "--exp", str(tmp_path / "bad"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: objectives.ctc: unknown objective 'ctc' (choose from masked_speech, mlm, s2t, stm, tts)"
+        "error: objectives.ctc: unknown objective 'ctc' (choose from denoise, masked_speech, mlm, s2t, stm, tts)"
     ]
+
+
+def test_snapshots_ranked_by_metric_or_recency(workdir: Path, tmp_path: Path):
+    def kept(best_metric: str, losses: list[float]) -> list[int]:
+        config = config_dict(workdir, keep_best=2, best_metric=best_metric)
+        path = write_config(tmp_path / "c.yaml", config)
+        trainer = Trainer(load_train_config(path), tmp_path / best_metric, Runtime(0, 1, torch.device("cpu")))
+        for step, loss in enumerate(losses, start=1):
+            trainer.step = step
+            trainer.keep_if_best({"loss": loss, "asr/loss": loss})
+        return sorted(step for _, step in trainer.best)
+
+    assert kept("loss", [3.0, 1.0, 2.0, 4.0]) == [2, 3]
+    assert kept("last", [3.0, 1.0, 2.0, 4.0]) == [3, 4]  # pre-training whose summed loss an objective's over-fit rules
+    with pytest.raises(ConfigError, match=r"best_metric: 'wer' is not a validation metric \(choose from last, loss"):
+        kept("wer", [1.0])
+
+
+def test_task_objective_is_named_after_the_task_or_the_only_one(workdir: Path, tmp_path: Path):
+    paired = {"paired": config_dict(workdir)["streams"]["paired"]}
+
+    def config(task: str, objectives: dict) -> TrainConfig:
+        changes = {"task": task, "objectives": objectives, "streams": paired, "valid": {}}
+        return load_train_config(write_config(tmp_path / "c.yaml", config_dict(workdir, **changes)))
+
+    asr, st = {"type": "s2t", "stream": "paired"}, {"type": "s2t", "stream": "paired", "start_token": "<fr>"}
+    assert task_objective(config("pretrain", {"asr": asr})) is None
+    assert task_objective(config("asr", {"recognize": asr})) == "recognize"
+    assert task_objective(config("st", {"asr": asr, "st": st})) == "st"  # ST with an auxiliary ASR objective
+    with pytest.raises(ConfigError, match=r"task st decodes with the s2t objective named 'st', or the only s2t"):
+        config("st", {"asr": asr, "translate": st})
+    with pytest.raises(ConfigError, match=r"task tts decodes with the tts objective named 'tts'.*found 0"):
+        config("tts", {"asr": asr})
 
 
 def test_learning_rate_schedule():

@@ -21,13 +21,22 @@ class DecoderLayer(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(3))
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, mask, memory, memory_mask, cache: dict[str, dict[str, torch.Tensor]] | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        memory: torch.Tensor,
+        memory_mask: torch.Tensor,
+        cache: dict[str, dict[str, torch.Tensor]] | None = None,
+        alignments: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         self_norm, cross_norm, ffn_norm = self.norms
         self_cache, cross_cache = (cache["self"], cache["cross"]) if cache is not None else (None, None)
         x = x + self.dropout(self.self_attention(self_norm(x), key_mask=mask, causal=True, cache=self_cache))
-        x = x + self.dropout(
-            self.cross_attention(cross_norm(x), memory=memory, key_mask=memory_mask, cache=cross_cache)
-        )
+        query = cross_norm(x)
+        if alignments is not None:
+            alignments.append(self.cross_attention.cross_attention_weights(query, memory, memory_mask))
+        x = x + self.dropout(self.cross_attention(query, memory=memory, key_mask=memory_mask, cache=cross_cache))
         return x + self.dropout(self.ffn(ffn_norm(x)))
 
 
@@ -62,13 +71,15 @@ class TransformerDecoder(nn.Module):
         memory: torch.Tensor,
         memory_lengths: torch.Tensor,
         cache: DecoderCache | None = None,
+        alignments: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Embedded inputs (batch, steps, d_model) attending causally to themselves and to ``memory``; with a
-        ``cache``, only the new steps (``lengths`` is then not needed: an incremental prefix has no padding)."""
+        ``cache``, only the new steps (``lengths`` is then not needed: an incremental prefix has no padding).
+        ``alignments``, if given, receives each layer's cross-attention probabilities (batch, heads, steps, memory)."""
         mask = padding_mask(lengths, x.shape[1]) if cache is None else None
         memory_mask = padding_mask(memory_lengths, memory.shape[1])
         for index, layer in enumerate(self.layers):
-            x = layer(x, mask, memory, memory_mask, cache.layers[index] if cache is not None else None)
+            x = layer(x, mask, memory, memory_mask, cache.layers[index] if cache is not None else None, alignments)
         return self.norm(x)
 
     def new_cache(self) -> DecoderCache:

@@ -116,10 +116,17 @@ class ALPModel(nn.Module):
         return self.text_head(self.decoder(self.embed_text(tokens), lengths, memory, memory_lengths, cache))
 
     def decode_speech(
-        self, mels: torch.Tensor, lengths: torch.Tensor, memory: torch.Tensor, memory_lengths: torch.Tensor
+        self,
+        mels: torch.Tensor,
+        lengths: torch.Tensor,
+        memory: torch.Tensor,
+        memory_lengths: torch.Tensor,
+        alignments: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Teacher-forced mel frames: inputs (batch, steps, n_mels * reduction) -> mel, post-net mel, stop logits."""
-        return self.speech_head(self.decoder(self.speech_prenet(mels), lengths, memory, memory_lengths))
+        """Teacher-forced mel frames: inputs (batch, steps, n_mels * reduction) -> mel, post-net mel, stop logits
+        (``alignments`` receives the decoder's cross-attention probabilities, as in ``TransformerDecoder``)."""
+        states = self.decoder(self.speech_prenet(mels), lengths, memory, memory_lengths, alignments=alignments)
+        return self.speech_head(states)
 
 
 def part_parameters(model: ALPModel) -> dict[str, int]:

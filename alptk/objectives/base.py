@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from alptk.data.datasets import Batch
 from alptk.data.tokenizer import Tokenizer
+from alptk.models.layers import padding_mask
 from alptk.models.model import ALPModel
 from alptk.models.registry import Registry
 
@@ -37,3 +39,21 @@ def shift_right(tokens: torch.Tensor, lengths: torch.Tensor, first: int, last: i
     targets = torch.cat([tokens, torch.zeros(batch, 1, dtype=tokens.dtype, device=tokens.device)], dim=1)
     targets[torch.arange(batch, device=tokens.device), lengths] = last
     return inputs, targets, lengths + 1
+
+
+def text_decoder_loss(
+    model: ALPModel,
+    batch: Batch,
+    memory: torch.Tensor,
+    memory_lengths: torch.Tensor,
+    start: int,
+    eos: int,
+    label_smoothing: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Label-smoothed cross-entropy of the decoder reading ``memory`` and teacher-forced on ``batch.tokens`` (from
+    ``start`` to ``eos``), and its token accuracy."""
+    inputs, targets, lengths = shift_right(batch.tokens, batch.token_lengths, start, eos)
+    logits = model.decode_text(inputs, lengths, memory, memory_lengths)
+    valid = padding_mask(lengths, targets.shape[1])
+    loss = F.cross_entropy(logits[valid], targets[valid], label_smoothing=label_smoothing)
+    return loss, (logits[valid].argmax(-1) == targets[valid]).float().mean()

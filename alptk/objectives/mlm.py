@@ -31,8 +31,8 @@ class MaskedLanguageModel(Objective):
         super().__init__(model, config, tokenizer)
         self.mask_id, self.vocab_size = tokenizer.token_id(config.mask_token), len(tokenizer)
 
-    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        tokens, lengths = batch.tokens, batch.token_lengths
+    def corrupt(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The corrupted tokens and where they were chosen (at least one token per sentence)."""
         valid = padding_mask(lengths, tokens.shape[1])
         chosen = (torch.rand(tokens.shape, device=tokens.device) < self.config.mask_prob) & valid
         first = torch.zeros_like(chosen)
@@ -42,6 +42,11 @@ class MaskedLanguageModel(Objective):
         random_tokens = torch.randint_like(tokens, FIRST_REGULAR_TOKEN, self.vocab_size)
         corrupted = torch.where(chosen & (roll < 0.8), self.mask_id, tokens)
         corrupted = torch.where(chosen & (roll >= 0.8) & (roll < 0.9), random_tokens, corrupted)
+        return corrupted, chosen
+
+    def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        tokens, lengths = batch.tokens, batch.token_lengths
+        corrupted, chosen = self.corrupt(tokens, lengths)
         logits = model.text_head(model.encode_text(corrupted, lengths))[chosen]
         loss = F.cross_entropy(logits, tokens[chosen])
         return loss, {"accuracy": (logits.argmax(-1) == tokens[chosen]).float().mean().detach()}

@@ -12,9 +12,8 @@ import torch.nn.functional as F
 
 from alptk.data.datasets import Batch
 from alptk.data.tokenizer import BOS, Tokenizer
-from alptk.models.layers import padding_mask
 from alptk.models.model import ALPModel
-from alptk.objectives.base import OBJECTIVES, Objective, shift_right
+from alptk.objectives.base import OBJECTIVES, Objective, text_decoder_loss
 
 
 @dataclass
@@ -37,11 +36,9 @@ class SpeechToText(Objective):
         memory, memory_lengths = model.encode_speech(batch.feats, batch.feat_lengths)
         log_probs = model.ctc_head(memory).transpose(0, 1)
         ctc = F.ctc_loss(log_probs, batch.tokens, memory_lengths, batch.token_lengths, zero_infinity=True)
-        inputs, targets, lengths = shift_right(batch.tokens, batch.token_lengths, self.start, self.eos)
-        logits = model.decode_text(inputs, lengths, memory, memory_lengths)
-        valid = padding_mask(lengths, targets.shape[1])
-        attention = F.cross_entropy(logits[valid], targets[valid], label_smoothing=self.config.label_smoothing)
-        accuracy = (logits[valid].argmax(-1) == targets[valid]).float().mean()
+        attention, accuracy = text_decoder_loss(
+            model, batch, memory, memory_lengths, self.start, self.eos, self.config.label_smoothing
+        )
         loss = self.config.ctc_weight * ctc + (1 - self.config.ctc_weight) * attention
         metrics = {"ctc": ctc.detach(), "attention": attention.detach(), "accuracy": accuracy.detach()}
         return loss, {**metrics, "error": 1 - accuracy.detach()}  # teacher-forced token error: a best_metric

@@ -70,7 +70,7 @@ class TrainConfig:
     valid_every: int = 250
     save_every: int = 250
     keep_best: int = 3  # snapshots kept (and averaged into model.safetensors) by the best validation loss
-    best_metric: str = "loss"  # validation metric to rank snapshots by, lower is better (e.g. s2t/loss)
+    best_metric: str = "loss"  # validation metric ranking snapshots, lower is better (e.g. s2t/loss); "last": latest
     patience: int = 0  # stop after this many validations without a new best (0: train to max_steps)
 
 
@@ -93,12 +93,7 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
                 f"{where}: objectives.{name}: stream '{spec.get('stream')}' is not one of the streams "
                 f"({', '.join(config.streams)})"
             )
-    needed = {"asr": "s2t", "st": "s2t", "tts": "tts"}.get(config.task)
-    types = [spec.get("type", name) for name, spec in config.objectives.items()]
-    if needed is not None and types.count(needed) != 1:
-        raise ConfigError(
-            f"{where}: task {config.task} needs exactly one {needed} objective, found {types.count(needed)}"
-        )
+    task_objective(config, where)
     unknown = sorted(set(config.valid) - set(config.streams))
     if unknown:
         raise ConfigError(f"{where}: valid: '{unknown[0]}' is not one of the streams ({', '.join(config.streams)})")
@@ -110,3 +105,21 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
         if value < 1:
             raise ConfigError(f"{where}: {name} must be at least 1")
     return config
+
+
+def task_objective(config: TrainConfig, where: str = "config") -> str | None:
+    """The objective a fine-tuned model is decoded as: the one named after the task (``st`` in ST training with an
+    auxiliary ``asr``), else the only one of the task's type; None for pre-training."""
+    needed = {"asr": "s2t", "st": "s2t", "tts": "tts"}.get(config.task)
+    if needed is None:
+        return None
+    spec = config.objectives.get(config.task)
+    if isinstance(spec, dict) and spec.get("type", config.task) == needed:
+        return config.task
+    names = [name for name, spec in config.objectives.items() if spec.get("type", name) == needed]
+    if len(names) != 1:
+        raise ConfigError(
+            f"{where}: task {config.task} decodes with the {needed} objective named '{config.task}', or the only "
+            f"{needed} objective; found {len(names)}"
+        )
+    return names[0]

@@ -343,9 +343,11 @@ class Trainer:
     def keep_if_best(self, record: dict[str, float]) -> None:
         """Snapshot the weights if they are among the ``keep_best`` best; count validations since the best."""
         metric = self.config.best_metric
-        if metric not in record:
-            raise ConfigError(f"best_metric: '{metric}' is not a validation metric (choose from {', '.join(record)})")
-        self.best = sorted([*self.best, (record[metric], self.step)])[: self.config.keep_best]
+        if metric != "last" and metric not in record:
+            choices = ", ".join(["last", *record])
+            raise ConfigError(f"best_metric: '{metric}' is not a validation metric (choose from {choices})")
+        value = -float(self.step) if metric == "last" else record[metric]
+        self.best = sorted([*self.best, (value, self.step)])[: self.config.keep_best]
         if self.runtime.main and any(step == self.step for _, step in self.best):
             tensors = self.model.state_dict()
             ckpt.save_weights(self.exp / SNAPSHOTS / f"step{self.step}.safetensors", tensors)
