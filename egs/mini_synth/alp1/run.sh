@@ -10,7 +10,7 @@ size=default   # corpus size: tiny or default
 # loss stops improving.
 systems="asr:conf/finetune_asr.yaml
     asr_low:conf/finetune_asr_low.yaml
-    asr_low_scratch:conf/finetune_asr_low.yaml:init=null,max_steps=1200,patience=2
+    asr_low_scratch:conf/finetune_asr_low.yaml:init=null,max_steps=1100,patience=2
     st:conf/finetune_st.yaml
     tts:conf/finetune_tts.yaml"
 args=()
