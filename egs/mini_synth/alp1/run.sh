@@ -6,8 +6,8 @@ set -euo pipefail
 
 size=default   # corpus size: tiny or default
 # Fine-tuned systems (name:config[:overrides]). asr_low and asr_low_scratch see the same 120 labelled
-# utterances; the scratch one may train longer than pre-training and fine-tuning together, until its dev
-# loss stops improving.
+# utterances; the scratch one may train as long as pre-training and fine-tuning together (900 + 200 updates),
+# and stops when its dev token error has not improved for 2 validations.
 systems="asr:conf/finetune_asr.yaml
     asr_low:conf/finetune_asr_low.yaml
     asr_low_scratch:conf/finetune_asr_low.yaml:init=null,max_steps=1100,patience=2
