@@ -63,7 +63,7 @@ def test_mini_synth_tiny_stages_1_to_9(tmp_path: Path, monkeypatch: pytest.Monke
     records = read_metrics(exp)
     assert [r["step"] for r in records if r.get("split") == "valid"] == [3, 6]
     objectives = {k.split("/")[0] for r in records for k in r if k.endswith("/loss")}
-    assert objectives == {"masked_speech", "mlm", "stm", "tts", "asr", "st"}
+    assert objectives == {"masked_speech", "mlm", "denoise", "denoise_fr", "stm", "tts", "asr", "st"}
     assert (exp / "model.safetensors").is_file() and (exp / "curves.png").is_file()
     results = json.loads((work / "RESULTS.json").read_text())
     systems = {s["name"]: s for s in results["systems"]}
