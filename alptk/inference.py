@@ -22,7 +22,6 @@ from alptk.data.kaldi_dir import KaldiDir
 from alptk.data.tokenizer import BOS
 from alptk.data.vocoder import fbank_to_waveform
 from alptk.decoding import Hypothesis, beam_search, generate_speech, greedy_search
-from alptk.errors import ConfigError
 from alptk.files import tmp_name, write_text
 from alptk.plots import plot_spectrograms
 from alptk.progress import log, progress_bar
@@ -51,10 +50,7 @@ class DecodeOptions:
 
 def objective_spec(exp: Experiment) -> tuple[dict[str, Any], str]:
     """The options of the objective the experiment's task decodes with and the text field of its stream."""
-    name = task_objective(exp.config, str(exp.path))
-    if name is None:
-        raise ConfigError(f"{exp.path}: a {exp.config.task} experiment has no objective to decode with")
-    spec = exp.config.objectives[name]
+    spec = exp.config.objectives[task_objective(exp.config, str(exp.path))]
     return spec, exp.config.streams[spec["stream"]].fields[0]
 
 

@@ -79,11 +79,12 @@ def test_cross_attention_weights_are_what_forward_attends_with():
     torch.manual_seed(0)
     attention = MultiHeadAttention(16, heads=2, rotary=False)
     x, memory, memory_mask = torch.randn(2, 5, 16), torch.randn(2, 7, 16), padding_mask(torch.tensor([7, 4]))
-    weights = attention.cross_attention_weights(x, memory, memory_mask)  # (batch, heads, 5, 7)
+    output, weights = attention.cross_attention_with_weights(x, memory, memory_mask)  # weights (batch, heads, 5, 7)
     assert torch.allclose(weights.sum(-1), torch.ones(2, 2, 5)) and (weights[1, :, :, 4:] == 0).all()
     values = attention.value(memory).view(2, 7, 2, 8).transpose(1, 2)
     by_hand = attention.out((weights @ values).transpose(1, 2).reshape(2, 5, 16))
     torch.testing.assert_close(attention(x, memory=memory, key_mask=memory_mask), by_hand)
+    torch.testing.assert_close(output, by_hand)
 
 
 def test_guided_attention_loss_penalizes_off_diagonal_mass():

@@ -34,9 +34,12 @@ class DecoderLayer(nn.Module):
         self_cache, cross_cache = (cache["self"], cache["cross"]) if cache is not None else (None, None)
         x = x + self.dropout(self.self_attention(self_norm(x), key_mask=mask, causal=True, cache=self_cache))
         query = cross_norm(x)
-        if alignments is not None:
-            alignments.append(self.cross_attention.cross_attention_weights(query, memory, memory_mask))
-        x = x + self.dropout(self.cross_attention(query, memory=memory, key_mask=memory_mask, cache=cross_cache))
+        if alignments is None:
+            y = self.cross_attention(query, memory=memory, key_mask=memory_mask, cache=cross_cache)
+        else:
+            y, weights = self.cross_attention.cross_attention_with_weights(query, memory, memory_mask)
+            alignments.append(weights)
+        x = x + self.dropout(y)
         return x + self.dropout(self.ffn(ffn_norm(x)))
 
 

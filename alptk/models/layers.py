@@ -92,14 +92,19 @@ class MultiHeadAttention(nn.Module):
         )
         return self.out(y.transpose(1, 2).reshape(batch, time, d_model))
 
-    def cross_attention_weights(self, x: torch.Tensor, memory: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        """The probabilities (batch, heads, time, memory time) with which ``x`` attends to ``memory`` (for losses on
-        alignments; ``forward`` leaves them inside the fused kernel)."""
-        batch, time, _ = x.shape
+    def cross_attention_with_weights(
+        self, x: torch.Tensor, memory: torch.Tensor, key_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-attention as ``forward`` computes it, and the probabilities (batch, heads, time, memory time) with
+        which ``x`` attends to ``memory``, which the fused kernel keeps to itself (for losses on alignments)."""
+        batch, time, d_model = x.shape
         q = self.query(x).view(batch, time, self.heads, -1).transpose(1, 2)
         k = self.key(memory).view(batch, memory.shape[1], self.heads, -1).transpose(1, 2)
+        v = self.value(memory).view(batch, memory.shape[1], self.heads, -1).transpose(1, 2)
         scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
-        return scores.masked_fill(~key_mask[:, None, None, :], float("-inf")).softmax(dim=-1)
+        weights = scores.masked_fill(~key_mask[:, None, None, :], float("-inf")).softmax(dim=-1)
+        y = F.dropout(weights, self.dropout, self.training) @ v
+        return self.out(y.transpose(1, 2).reshape(batch, time, d_model)), weights
 
 
 class FeedForward(nn.Module):
