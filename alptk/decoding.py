@@ -1,4 +1,5 @@
-"""Speech-to-text search: joint CTC/attention beam search and greedy search (Watanabe et al., 2017).
+"""Search and generation: joint CTC/attention beam search and greedy search (Watanabe et al., 2017), CTC forced
+alignment, and mel generation (autoregressive, or all at once from predicted durations).
 
 Every hypothesis begins with a start token (``<s>``, or a language tag for translation) that the returned tokens
 leave out; ``</s>`` ends it. The CTC part scores prefixes with :class:`CTCPrefixScorer`, so the joint score of a
@@ -11,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from alptk.models.decoder import DecoderCache
+from alptk.models.layers import padding_mask
 from alptk.models.model import ALPModel
 
 BLANK = 0  # the CTC blank, never a text token
@@ -270,6 +273,63 @@ def generate_speech(
         if (ends > 0).all():
             break
         previous = model.speech_head.mel(state)
-    _, post, _ = model.speech_head(torch.cat(states, dim=1))
-    ends = torch.where(ends > 0, ends, post.shape[1])
+    ends = torch.where(ends > 0, ends, len(states) * reduction).to(memory.device)
+    _, post, _ = model.speech_head(torch.cat(states, dim=1), -(-ends // reduction))
     return [post[i, : ends[i]] for i in range(batch)]
+
+
+@torch.inference_mode()
+def generate_speech_parallel(model: ALPModel, memory: torch.Tensor, memory_lengths: torch.Tensor) -> list[torch.Tensor]:
+    """Non-autoregressive mel generation (a ``fastspeech`` TTS model): the duration predictor says how many decoder
+    steps each token lasts (at least one), and the decoder makes every frame at once. Returns (frames, n_mels) per
+    utterance."""
+    valid = padding_mask(memory_lengths, memory.shape[1])
+    durations = torch.expm1(model.duration_predictor(memory, memory_lengths)).round().clamp(min=1).long()
+    _, post, lengths = model.decode_speech_parallel(memory, memory_lengths, durations.masked_fill(~valid, 0))
+    reduction = model.config.speech_reduction
+    return [post[i, : lengths[i] * reduction] for i in range(len(memory))]
+
+
+@torch.no_grad()
+def ctc_align(
+    log_probs: torch.Tensor, lengths: torch.Tensor, tokens: torch.Tensor, token_lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CTC forced alignment (Viterbi), batched over utterances: the single most probable frame labelling that
+    collapses to ``tokens``. ``log_probs`` (batch, frames, vocab), ``tokens`` (batch, tokens) padded. Returns the
+    index of the token each frame emits, -1 for blank and padded frames (batch, frames), and the path's log
+    probability (-inf where the utterance has too few frames for its tokens)."""
+    batch, frames, _ = log_probs.shape
+    states = 2 * tokens.shape[1] + 1  # blank, token 0, blank, token 1, ..., blank
+    labels = tokens.new_full((batch, states), BLANK)
+    labels[:, 1::2] = tokens
+    emissions = log_probs.float().gather(2, labels[:, None, :].expand(-1, frames, -1))
+    reachable = torch.arange(states, device=tokens.device)[None, :] < 2 * token_lengths[:, None] + 1
+    skips = (labels != BLANK) & (labels != F.pad(labels, (2, 0), value=BLANK)[:, :-2])  # from two states back
+    score = torch.full((batch, states), NEG_INF, device=log_probs.device)
+    score[:, :2] = emissions[:, 0, :2]
+    score = score.masked_fill(~reachable, NEG_INF)
+    moves = torch.zeros(batch, frames, states, dtype=torch.long, device=log_probs.device)  # 0, 1 or 2 states back
+    for t in range(1, frames):
+        candidates = torch.stack(
+            [
+                score,
+                F.pad(score[:, :-1], (1, 0), value=NEG_INF),
+                F.pad(score[:, :-2], (2, 0), value=NEG_INF).masked_fill(~skips, NEG_INF),
+            ],
+            dim=-1,
+        )
+        best, move = candidates.max(dim=-1)
+        active = (t < lengths)[:, None]
+        score = torch.where(active, (best + emissions[:, t]).masked_fill(~reachable, NEG_INF), score)
+        moves[:, t] = torch.where(active, move, 0)
+    rows = torch.arange(batch, device=tokens.device)
+    last_blank = 2 * token_lengths
+    last_token = (last_blank - 1).clamp(min=0)
+    state = torch.where(score[rows, last_blank] >= score[rows, last_token], last_blank, last_token)
+    path_score = score[rows, state]
+    path = torch.empty(batch, frames, dtype=torch.long, device=log_probs.device)
+    for t in range(frames - 1, -1, -1):
+        path[:, t] = state
+        state = state - moves[rows, t, state]
+    frame_tokens = torch.where(path % 2 == 1, (path - 1) // 2, -1)
+    return frame_tokens.masked_fill(~padding_mask(lengths, frames), -1), path_score

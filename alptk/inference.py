@@ -5,7 +5,7 @@ or, for a pre-trained model, matching embeddings for retrieval. Writes Kaldi-sty
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from alptk.data.fbank import FbankConfig, FbankExtractor, kaldi_scale
 from alptk.data.kaldi_dir import KaldiDir
 from alptk.data.tokenizer import BOS
 from alptk.data.vocoder import fbank_to_waveform
-from alptk.decoding import Hypothesis, beam_search, generate_speech, greedy_search
+from alptk.decoding import Hypothesis, beam_search, generate_speech, generate_speech_parallel, greedy_search
 from alptk.files import tmp_name, write_text
 from alptk.plots import plot_spectrograms
 from alptk.progress import log, progress_bar
@@ -41,7 +41,7 @@ class DecodeOptions:
     max_length_ratio: float = 1.0  # output tokens per encoder frame, at most
     length_normalized: bool = True
     batch_frames: int = 20000  # padded input frames (or tokens x 20 for synthesis) per batch
-    tts_max_frames_per_token: float = 30.0
+    tts_max_frames_per_token: float = 30.0  # autoregressive TTS only
     tts_stop_threshold: float = 0.5
     griffin_lim_iterations: int = 32
     spectrograms: int = 4  # PNGs of the first utterances' reference and generated spectrograms
@@ -49,8 +49,10 @@ class DecodeOptions:
 
 
 def objective_spec(exp: Experiment) -> tuple[dict[str, Any], str]:
-    """The options of the objective the experiment's task decodes with and the text field of its stream."""
-    spec = exp.config.objectives[task_objective(exp.config, str(exp.path))]
+    """The options of the objective the experiment's task decodes with (its ``type`` filled in) and the text field
+    of its stream."""
+    name = task_objective(exp.config, str(exp.path))
+    spec = {"type": name, **exp.config.objectives[name]}
     return spec, exp.config.streams[spec["stream"]].fields[0]
 
 
@@ -129,7 +131,8 @@ def recognize(exp: Experiment, data: Path, out: Path, options: DecodeOptions) ->
 def synthesize(exp: Experiment, data: Path, out: Path, options: DecodeOptions, asr_exp: Path | None):
     """Mel frames for every sentence of ``data``, Griffin-Lim waveforms (``wav/``, ``wav.scp``), their fbank
     (``feats.scp``, what intelligibility and MCD are measured on), and spectrogram PNGs."""
-    _, field = objective_spec(exp)
+    spec, field = objective_spec(exp)
+    parallel = spec["type"] == "fastspeech"
     dataset = TextDataset(data, exp.tokenizer, field)
     model, device = exp.model, next(exp.model.parameters()).device
     fbank = FbankConfig(sample_rate=options.sample_rate, num_mel_bins=model.config.n_mels)
@@ -149,8 +152,11 @@ def synthesize(exp: Experiment, data: Path, out: Path, options: DecodeOptions, a
             batch = collate([dataset[i] for i in batch_indices]).to(device)
             with torch.inference_mode():
                 memory = model.encode_text(batch.tokens, batch.token_lengths)
-                max_frames = int(options.tts_max_frames_per_token * int(batch.token_lengths.max()))
-                mels = generate_speech(model, memory, batch.token_lengths, max_frames, options.tts_stop_threshold)
+                if parallel:
+                    mels = generate_speech_parallel(model, memory, batch.token_lengths)
+                else:
+                    max_frames = int(options.tts_max_frames_per_token * int(batch.token_lengths.max()))
+                    mels = generate_speech(model, memory, batch.token_lengths, max_frames, options.tts_stop_threshold)
             for utt, mel in zip(batch.utts, mels, strict=True):
                 log_mel = (mel * cmvn.std + cmvn.mean).float().cpu()
                 wave = fbank_to_waveform(log_mel, fbank, options.griffin_lim_iterations)
@@ -178,7 +184,7 @@ def synthesize(exp: Experiment, data: Path, out: Path, options: DecodeOptions, a
     if asr_exp is not None:
         recognizer = load_experiment(asr_exp, device)
         (out / "asr").mkdir(exist_ok=True)
-        recognize(recognizer, out, out / "asr", DecodeOptions(beam=1))
+        recognize(recognizer, out, out / "asr", replace(options, nbest=1))  # as the ASR system's own decoding
         info["asr_exp"] = str(asr_exp)
     return info
 

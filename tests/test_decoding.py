@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from alptk.decoding import CTCPrefixScorer, beam_search, greedy_search
+from alptk.decoding import CTCPrefixScorer, beam_search, ctc_align, greedy_search
 from alptk.models.model import ALPModel, ModelConfig
 
 START, EOS, VOCAB, D_MODEL = 2, 3, 16, 32
@@ -82,6 +82,34 @@ def alignment_outputs(log_probs: torch.Tensor) -> dict[tuple[int, ...], float]:
         merged = [c for i, c in enumerate(path) if c != 0 and (i == 0 or c != path[i - 1])]
         outputs[tuple(merged)] += math.prod(probs[t][c] for t, c in enumerate(path))
     return outputs
+
+
+def best_alignment(log_probs: torch.Tensor, target: list[int]) -> tuple[float, list[int]]:
+    """The most probable of all vocab ** frames labellings that collapse to ``target``: its log probability and
+    the index of the target token each frame emits (-1 for blank)."""
+    best: tuple[float, list[int]] = (-math.inf, [])
+    for path in itertools.product(range(log_probs.shape[1]), repeat=log_probs.shape[0]):
+        starts = [c != 0 and (t == 0 or c != path[t - 1]) for t, c in enumerate(path)]
+        if [c for c, start in zip(path, starts, strict=True) if start] != target:
+            continue
+        index = list(itertools.accumulate(starts))  # tokens begun so far
+        score = sum(log_probs[t, c].item() for t, c in enumerate(path))
+        if score > best[0]:
+            best = (score, [n - 1 if c != 0 else -1 for n, c in zip(index, path, strict=True)])
+    return best
+
+
+def test_ctc_forced_alignment_is_the_best_path():
+    torch.manual_seed(0)
+    log_probs = (1.5 * torch.randn(3, 6, 4)).log_softmax(dim=-1)
+    tokens = torch.tensor([[1, 1, 2], [3, 2, 0], [2, 2, 0]])  # a repeat needs a blank between; padding; too short
+    lengths, token_lengths = torch.tensor([6, 4, 2]), torch.tensor([3, 2, 2])
+    frame_tokens, scores = ctc_align(log_probs, lengths, tokens, token_lengths)
+    for u in range(2):
+        score, path = best_alignment(log_probs[u, : lengths[u]], tokens[u, : token_lengths[u]].tolist())
+        assert scores[u].item() == pytest.approx(score, abs=1e-5)
+        assert frame_tokens[u].tolist() == path + [-1] * (6 - len(path))
+    assert scores[2] == -math.inf  # [2, 2] needs three frames
 
 
 def test_ctc_prefix_scores_match_brute_force():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,9 +13,10 @@ import yaml
 
 from alptk.data.kaldi_dir import KaldiDir
 from alptk.data.tokenizer import train_tokenizer
-from alptk.decoding import generate_speech
-from alptk.errors import DataError
+from alptk.decoding import generate_speech, generate_speech_parallel
+from alptk.errors import ConfigError, DataError
 from alptk.inference import DecodeOptions, decode_dir
+from alptk.objectives import OBJECTIVES
 from alptk.results import results_markdown, score_decode_dir, write_results
 from alptk.train.config import load_train_config
 from alptk.train.trainer import Runtime, Trainer
@@ -25,7 +28,8 @@ OPTIONS = DecodeOptions(beam=2, batch_frames=8 * FRAMES, tts_max_frames_per_toke
 
 @pytest.fixture(scope="module")
 def experiments(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A pre-trained model, an ASR and a TTS system fine-tuned from it (a few steps each, tiny sizes)."""
+    """A pre-trained model, an ASR system and two TTS systems fine-tuned from it (a few steps each, tiny sizes):
+    autoregressive, and parallel with durations from the ASR system's CTC."""
     root = tmp_path_factory.mktemp("inference")
     make_feature_dir(root / "train", 16, seed=0)
     make_feature_dir(root / "test", 6, seed=1)
@@ -40,6 +44,11 @@ def experiments(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "objectives": {"asr": {"type": "s2t", "stream": "paired"}},
         },
         "tts": {"task": "tts", "init": str(root / "pretrain"), "objectives": {"tts": {"stream": "paired"}}},
+        "fastspeech": {
+            "task": "tts",
+            "init": str(root / "pretrain"),
+            "objectives": {"tts": {"type": "fastspeech", "stream": "paired", "aligner": str(root / "asr")}},
+        },
     }
     for name, system in systems.items():
         config_file = root / f"{name}.yaml"
@@ -69,9 +78,10 @@ def test_asr_decode_score_and_results(experiments: Path):
         score_decode_dir(root / "asr" / "decode_test", root / "test")
 
 
-def test_tts_synthesizes_audio_and_is_scored_by_asr(experiments: Path):
-    root, out = experiments, experiments / "tts" / "decode_test"
-    info = decode_dir(root / "tts", root / "test", out, OPTIONS, "cpu", root / "asr")
+@pytest.mark.parametrize("system", ["tts", "fastspeech"])
+def test_tts_synthesizes_audio_and_is_scored_by_asr(experiments: Path, system: str):
+    root, out = experiments, experiments / system / "decode_test"
+    info = decode_dir(root / system, root / "test", out, OPTIONS, "cpu", root / "asr")
     assert info["asr_exp"] == str(root / "asr") and info["audio_seconds"] > 0
     synthesized = KaldiDir.load(out)
     assert synthesized.utterances == KaldiDir.load(root / "test").utterances
@@ -111,6 +121,41 @@ def test_generate_speech_stops_and_respects_the_limit(experiments: Path):
     assert [m.shape for m in mels] == [(10, 80), (10, 80)]  # whole steps of 2 frames, at least max_frames
     exp.model.speech_head.stop.bias.data.fill_(20.0)  # stops at once
     assert [m.shape[0] for m in generate_speech(exp.model, memory, lengths, max_frames=9)] == [1, 1]
+
+
+def test_parallel_generation_lasts_the_predicted_durations(experiments: Path, tmp_path: Path):
+    from alptk.train.checkpoint import load_experiment
+
+    exp = load_experiment(experiments / "fastspeech")
+    tokens, lengths = torch.tensor([[5, 6, 7, 8], [5, 6, 0, 0]]), torch.tensor([4, 2])
+    memory = exp.model.encode_text(tokens, lengths)
+    exp.model.duration_predictor.project.bias.data.fill_(math.log1p(3.0))  # 3 steps per token
+    exp.model.duration_predictor.project.weight.data.zero_()
+    assert [m.shape for m in generate_speech_parallel(exp.model, memory, lengths)] == [(24, 80), (12, 80)]
+    exp.model.duration_predictor.project.bias.data.fill_(-5.0)  # under one step: every token still gets one
+    assert [m.shape[0] for m in generate_speech_parallel(exp.model, memory, lengths)] == [8, 4]
+
+    corpus = tmp_path / "other.txt"
+    corpus.write_text("completely different words\n")
+    other = train_tokenizer([corpus], tmp_path / "tok", "char", 30)
+    fastspeech = OBJECTIVES.get("fastspeech")
+    config = fastspeech.Config(aligner=str(experiments / "asr"))
+    with pytest.raises(ConfigError, match=f"fastspeech aligner {experiments / 'asr'} has another token list"):
+        fastspeech(exp.model, config, other)
+
+
+def test_experiments_from_before_a_part_existed_still_load(experiments: Path, tmp_path: Path):
+    from alptk.train.checkpoint import load_experiment, load_weights, save_weights
+
+    old = tmp_path / "asr"
+    shutil.copytree(experiments / "asr", old)
+    weights = load_weights(old)
+    save_weights(old / "model.safetensors", {k: v for k, v in weights.items() if not k.startswith("duration")})
+    exp = load_experiment(old)  # the part it lacks starts afresh; the rest is as trained
+    assert torch.equal(exp.model.ctc_head.project.weight, weights["ctc_head.project.weight"])
+    save_weights(old / "model.safetensors", {**weights, "speaker_embedding.weight": torch.zeros(2, 2)})
+    with pytest.raises(DataError, match=r"has tensors this model does not, e\.g\. speaker_embedding"):
+        load_experiment(old)
 
 
 def test_too_short_utterances_get_empty_hypotheses(experiments: Path, tmp_path: Path):

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from alptk.cli import app
 from alptk.errors import ConfigError
-from alptk.models.frontend import GlobalCMVN, SpecAugment, SpecAugmentConfig
+from alptk.models.frontend import GlobalCMVN, SpecAugment, SpecAugmentConfig, warp_frequency
+from alptk.models.heads import LengthRegulator
 from alptk.models.layers import MultiHeadAttention, RotaryEmbedding, padding_mask
 from alptk.models.model import ALPModel, ModelConfig, load_model_config, part_parameters
 from alptk.objectives.tts import guided_attention_loss
@@ -75,6 +76,38 @@ def test_decoder_is_causal(model: ALPModel):
     assert torch.allclose(before[0, :5], after[0, :5], atol=1e-6) and not torch.allclose(before[0, 5:], after[0, 5:])
 
 
+def test_parallel_speech_decoding_sees_every_step(model: ALPModel):
+    text = model.encode_text(torch.randint(4, 60, (2, 4)), torch.tensor([4, 2]))
+    durations = torch.tensor([[3, 1, 0, 2], [2, 2, 0, 0]])
+    mel, post, lengths = model.decode_speech_parallel(text, torch.tensor([4, 2]), durations)
+    assert mel.shape == post.shape == (2, 12, 80) and lengths.tolist() == [6, 4]
+    changed = durations.clone()
+    changed[0, 3] = 3  # a longer last token changes the first frames too: the decoder is not causal here
+    _, longer, _ = model.decode_speech_parallel(text, torch.tensor([4, 2]), changed)
+    assert not torch.allclose(longer[0, :2], post[0, :2], atol=1e-4)
+    assert torch.allclose(longer[1, :8], post[1, :8], atol=1e-5)  # the other utterance is unchanged
+    log_durations = model.duration_predictor(text, torch.tensor([4, 2]))
+    garbage = torch.cat([text[1:, :2], torch.randn(1, 2, 144)], dim=1)
+    assert log_durations.shape == (2, 4)
+    assert torch.allclose(model.duration_predictor(garbage, torch.tensor([2]))[0, :2], log_durations[1, :2], atol=1e-5)
+
+
+def test_length_regulator_repeats_states_and_marks_progress():
+    regulator = LengthRegulator(3)
+    torch.nn.init.eye_(regulator.position.weight)
+    torch.nn.init.zeros_(regulator.position.bias)  # the output is then the states plus the position features
+    x = torch.tensor([[[1.0, 0, 0], [2, 0, 0], [3, 0, 0]], [[4, 0, 0], [5, 0, 0], [0, 0, 0]]])
+    expanded, lengths = regulator(x, torch.tensor([[2, 0, 1], [1, 3, 0]]))
+    assert lengths.tolist() == [3, 4]
+    progress = [[0.25, 0.75, 0.5, 0], [0.5, 1 / 6, 0.5, 5 / 6]]  # mid-step, as a share of the token
+    assert torch.allclose(expanded[..., 0] - torch.tensor(progress), torch.tensor([[1.0, 1, 3, 0], [4, 5, 5, 5]]))
+    assert torch.allclose(expanded[..., 1], torch.tensor([[0.75, 0.25, 0.5, 0], [0.5, 5 / 6, 0.5, 1 / 6]]))
+    log_durations = torch.tensor([[2, 2, 1, 1], [1, 3, 3, 3]]).log()
+    assert torch.allclose(
+        expanded[..., 2], log_durations.masked_fill(torch.tensor([[0, 0, 0, 1], [0, 0, 0, 0]]) > 0, 0)
+    )
+
+
 def test_cross_attention_weights_are_what_forward_attends_with():
     torch.manual_seed(0)
     attention = MultiHeadAttention(16, heads=2, rotary=False)
@@ -119,6 +152,14 @@ def test_specaugment_masks_only_in_training_and_inside_each_utterance():
     masked = augment.train()(x, lengths)
     assert (masked == 0).any() and (masked == 0).float().mean() < 0.5
     assert torch.equal(augment.eval()(x, lengths), x)
+
+
+def test_vtlp_stretches_the_mel_axis_per_utterance():
+    ramp = torch.arange(8.0).expand(2, 3, 8)
+    warped = warp_frequency(ramp, torch.tensor([0.5, 1.2]))
+    assert torch.allclose(warped[0, 0], torch.arange(8.0) * 0.5)  # formants move up: bin i reads bin i / 2
+    assert torch.allclose(warped[1, 2], torch.tensor([0, 1.2, 2.4, 3.6, 4.8, 6.0, 7, 7]))  # the top bin repeats
+    assert torch.equal(warp_frequency(ramp, torch.ones(2)), ramp)
 
 
 def test_cmvn_from_kaldi_stats(tmp_path: Path):

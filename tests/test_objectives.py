@@ -12,6 +12,7 @@ from alptk.config import from_dict
 from alptk.data.datasets import Batch
 from alptk.data.tokenizer import Tokenizer, train_tokenizer
 from alptk.errors import ConfigError
+from alptk.models.layers import padding_mask
 from alptk.models.model import ALPModel, ModelConfig
 from alptk.objectives import OBJECTIVES
 from alptk.objectives.masked_speech import fit_kmeans, nearest
@@ -55,7 +56,10 @@ def small_model(vocab_size: int) -> ALPModel:
 
 @pytest.mark.parametrize(
     ("name", "steps", "factor"),
-    [("s2t", 80, 5), ("mlm", 300, 4), ("denoise", 150, 4), ("stm", 60, 5), ("tts", 80, 3), ("masked_speech", 120, 3)],
+    [
+        *[("s2t", 80, 5), ("mlm", 300, 4), ("denoise", 150, 4), ("stm", 100, 5), ("tts", 80, 3)],
+        *[("fastspeech", 80, 3), ("masked_speech", 120, 3)],
+    ],
 )
 def test_objective_overfits_a_tiny_batch(tokenizer: Tokenizer, name: str, steps: int, factor: float):
     model = small_model(len(tokenizer))
@@ -83,9 +87,9 @@ def test_objective_streams_and_errors(tokenizer: Tokenizer):
     streams = {name: OBJECTIVES.get(name).stream for name in OBJECTIVES.names()}
     assert streams == {
         **{"denoise": "text", "masked_speech": "speech", "mlm": "text"},
-        **{"s2t": "paired", "stm": "paired", "tts": "paired"},
+        **{"fastspeech": "paired", "s2t": "paired", "stm": "paired", "tts": "paired"},
     }
-    with pytest.raises(ConfigError, match=r"unknown objective 'ctc' \(choose from denoise, masked_speech, mlm, s2t"):
+    with pytest.raises(ConfigError, match=r"unknown objective 'ctc' \(choose from denoise, fastspeech, masked_speech"):
         OBJECTIVES.get("ctc")
     with pytest.raises(ConfigError, match=r"mlm: unknown key 'mask_rate' \(valid keys: mask_prob, mask_token\)"):
         from_dict(OBJECTIVES.get("mlm").Config, {"mask_rate": 0.2}, "mlm")
@@ -93,6 +97,32 @@ def test_objective_streams_and_errors(tokenizer: Tokenizer):
     s2t = OBJECTIVES.get("s2t")
     with pytest.raises(Exception, match=r"'<de>' is not in the tokenizer's vocabulary"):
         s2t(model, s2t.Config(start_token="<de>"), tokenizer)
+
+
+def test_fastspeech_durations_follow_ctc_alignment(tokenizer: Tokenizer):
+    """Durations tile each utterance's decoder steps; a token lasts from its CTC spike to the next one's."""
+    model, batch = small_model(len(tokenizer)), tiny_batch(tokenizer)
+    batch.feats, batch.feat_lengths = torch.randn(3, 400, 80), torch.tensor([400, 360, 300])  # 2 frames per token
+    cls = OBJECTIVES.get("fastspeech")
+    objective = cls(model, cls.Config(), tokenizer)
+    steps = -(-batch.feat_lengths // 2)
+    durations = objective.durations(batch, steps, model)
+    assert durations.sum(dim=1).tolist() == steps.tolist() and (durations >= 0).all()
+    assert (durations[padding_mask(batch.token_lengths, durations.shape[1]).logical_not()] == 0).all()
+    # a CTC head that spikes token k at encoder frame 2k + 1 (and is sure of blank elsewhere)
+    frames = model.frontend.subsampled(batch.feat_lengths)
+    spikes = torch.full((3, int(frames.max()), len(tokenizer)), -30.0)
+    spikes[..., 0] = 0.0
+    for u, count in enumerate(batch.token_lengths.tolist()):
+        for k in range(count):
+            spikes[u, 2 * k + 1, batch.tokens[u, k]], spikes[u, 2 * k + 1, 0] = 0.0, -30.0
+    model.ctc_head.forward = lambda _: spikes
+    durations = objective.durations(batch, steps, model)
+    scale = steps[0].item() / frames[0].item()  # 200 steps over 99 encoder frames
+    assert durations[0, 0].item() == round(3 * scale)  # the leading blank joins the first token
+    assert durations[0, 1].item() == round(5 * scale) - round(3 * scale)  # frames 3-4
+    count = batch.token_lengths[0].item()
+    assert durations[0, count - 1].item() == steps[0].item() - round((2 * count - 1) * scale)  # and trailing ones
 
 
 def test_translation_start_token(tokenizer: Tokenizer):

@@ -232,7 +232,7 @@ def test_config_errors(workdir: Path, tmp_path: Path):
 
     with pytest.raises(ConfigError, match=r"unknown key 'max_step' \(valid keys: tokenizer, streams"):
         trainer(max_step=3)
-    with pytest.raises(ConfigError, match=r"objectives.asr: unknown objective 'asr2' \(choose from denoise, mask"):
+    with pytest.raises(ConfigError, match=r"objectives.asr: unknown objective 'asr2' \(choose from denoise, fast"):
         trainer(objectives={"asr": {"type": "asr2", "stream": "paired"}})
     with pytest.raises(ConfigError, match=r"objectives.mlm: stream 'words' is not one of the streams"):
         trainer(objectives={"mlm": {"stream": "words"}})
@@ -253,7 +253,8 @@ def test_config_errors(workdir: Path, tmp_path: Path):
     result = run_alptk("pretrain", "--config", str(bad), "--exp", str(tmp_path / "bad"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: objectives.ctc: unknown objective 'ctc' (choose from denoise, masked_speech, mlm, s2t, stm, tts)"
+        "error: objectives.ctc: unknown objective 'ctc' "
+        "(choose from denoise, fastspeech, masked_speech, mlm, s2t, stm, tts)"
     ]
 
 
@@ -284,9 +285,10 @@ def test_task_objective_is_named_after_the_task_or_the_only_one(workdir: Path, t
     assert task_objective(config("pretrain", {"asr": asr})) is None
     assert task_objective(config("asr", {"recognize": asr})) == "recognize"
     assert task_objective(config("st", {"asr": asr, "st": st})) == "st"  # ST with an auxiliary ASR objective
-    with pytest.raises(ConfigError, match=r"task st decodes with the s2t objective named 'st', or the only s2t"):
+    assert task_objective(config("tts", {"speak": {"type": "fastspeech", "stream": "paired"}})) == "speak"
+    with pytest.raises(ConfigError, match=r"task st decodes with the s2t objective named 'st', or the only such"):
         config("st", {"asr": asr, "translate": st})
-    with pytest.raises(ConfigError, match=r"task tts decodes with the tts objective named 'tts'.*found 0"):
+    with pytest.raises(ConfigError, match=r"task tts decodes with the tts or fastspeech objective.*found 0"):
         config("tts", {"asr": asr})
 
 

@@ -11,7 +11,8 @@ from alptk.models.registry import PARTS
 
 
 class DecoderLayer(nn.Module):
-    """Pre-norm causal self-attention (rotary), cross-attention to the encoder, feed-forward."""
+    """Pre-norm self-attention (rotary; causal unless generating all steps at once), cross-attention to the
+    encoder, feed-forward."""
 
     def __init__(self, d_model: int, config: TransformerConfig):
         super().__init__()
@@ -29,10 +30,11 @@ class DecoderLayer(nn.Module):
         memory_mask: torch.Tensor,
         cache: dict[str, dict[str, torch.Tensor]] | None = None,
         alignments: list[torch.Tensor] | None = None,
+        causal: bool = True,
     ) -> torch.Tensor:
         self_norm, cross_norm, ffn_norm = self.norms
         self_cache, cross_cache = (cache["self"], cache["cross"]) if cache is not None else (None, None)
-        x = x + self.dropout(self.self_attention(self_norm(x), key_mask=mask, causal=True, cache=self_cache))
+        x = x + self.dropout(self.self_attention(self_norm(x), key_mask=mask, causal=causal, cache=self_cache))
         query = cross_norm(x)
         if alignments is None:
             y = self.cross_attention(query, memory=memory, key_mask=memory_mask, cache=cross_cache)
@@ -75,14 +77,17 @@ class TransformerDecoder(nn.Module):
         memory_lengths: torch.Tensor,
         cache: DecoderCache | None = None,
         alignments: list[torch.Tensor] | None = None,
+        causal: bool = True,
     ) -> torch.Tensor:
-        """Embedded inputs (batch, steps, d_model) attending causally to themselves and to ``memory``; with a
-        ``cache``, only the new steps (``lengths`` is then not needed: an incremental prefix has no padding).
-        ``alignments``, if given, receives each layer's cross-attention probabilities (batch, heads, steps, memory)."""
+        """Embedded inputs (batch, steps, d_model) attending causally (or, ``causal=False``, all at once) to
+        themselves and to ``memory``; with a ``cache``, only the new steps (``lengths`` is then not needed: an
+        incremental prefix has no padding). ``alignments``, if given, receives each layer's cross-attention
+        probabilities (batch, heads, steps, memory)."""
         mask = padding_mask(lengths, x.shape[1]) if cache is None else None
         memory_mask = padding_mask(memory_lengths, memory.shape[1])
         for index, layer in enumerate(self.layers):
-            x = layer(x, mask, memory, memory_mask, cache.layers[index] if cache is not None else None, alignments)
+            layer_cache = cache.layers[index] if cache is not None else None
+            x = layer(x, mask, memory, memory_mask, layer_cache, alignments, causal)
         return self.norm(x)
 
     def new_cache(self) -> DecoderCache:

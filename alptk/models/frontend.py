@@ -1,4 +1,5 @@
-"""Speech front end: global CMVN, SpecAugment and Conv2d 4x subsampling of fbank frames to ``d_model``."""
+"""Speech front end: global CMVN, training augmentation (vocal tract length perturbation, SpecAugment) and Conv2d 4x
+subsampling of fbank frames to ``d_model``."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class FbankFrontendConfig:
     channels: int = 144
     dropout: float = 0.1
     specaugment: SpecAugmentConfig | None = field(default_factory=SpecAugmentConfig)
+    vtlp: float = 0.0  # in training, stretch each utterance's mel axis by a factor drawn from [1 - vtlp, 1 + vtlp]
 
 
 class GlobalCMVN(nn.Module):
@@ -71,6 +73,18 @@ class SpecAugment(nn.Module):
         return x.masked_fill(masked, 0.0)
 
 
+def warp_frequency(feats: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Vocal tract length perturbation (Jaitly & Hinton, 2013) on log-mel frames (batch, time, bins): bin ``i`` of
+    utterance ``b`` takes the (linearly interpolated) value at bin ``i * factors[b]``, the edge bin beyond the top.
+    A factor above 1 moves formants down, as a longer vocal tract does."""
+    bins = feats.shape[-1]
+    source = (torch.arange(bins, device=feats.device) * factors[:, None]).clamp(max=bins - 1)  # (batch, bins)
+    low = source.floor().long().clamp(max=bins - 2)
+    weight = (source - low)[:, None, :].to(feats.dtype)
+    index = low[:, None, :].expand(-1, feats.shape[1], -1)
+    return torch.lerp(feats.gather(2, index), feats.gather(2, index + 1), weight)
+
+
 def _random_spans(batch: int, size: int, limits: torch.Tensor, max_width: int | torch.Tensor) -> torch.Tensor:
     """(batch, size) mask of one span per row, width uniform in [0, max_width], inside [0, limit)."""
     max_width = torch.as_tensor(max_width, device=limits.device).expand(batch)
@@ -82,7 +96,7 @@ def _random_spans(batch: int, size: int, limits: torch.Tensor, max_width: int | 
 
 @PARTS["frontend"].register("fbank")
 class FbankFrontend(nn.Module):
-    """CMVN, SpecAugment, two stride-2 3x3 convolutions (4x fewer frames), projection to ``d_model``."""
+    """VTLP, CMVN, SpecAugment, two stride-2 3x3 convolutions (4x fewer frames), projection to ``d_model``."""
 
     Config = FbankFrontendConfig
 
@@ -107,6 +121,9 @@ class FbankFrontend(nn.Module):
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, frames, feat_dim) fbank -> (batch, frames / 4, d_model) and the new lengths."""
+        if self.training and self.config.vtlp > 0:
+            factors = 1 + self.config.vtlp * (2 * torch.rand(len(feats), device=feats.device) - 1)
+            feats = warp_frequency(feats, factors)
         x = self.cmvn(feats).masked_fill(~padding_mask(lengths, feats.shape[1])[..., None], 0.0)
         if self.specaugment is not None:
             x = self.specaugment(x, lengths)

@@ -14,7 +14,15 @@ import alptk.models.frontend  # noqa: F401 - registers the parts
 from alptk.config import from_dict, load_yaml
 from alptk.errors import ConfigError
 from alptk.models.decoder import DecoderCache
-from alptk.models.heads import CTCHead, MatchingHead, SpeechHead, SpeechPrenet, TextHead
+from alptk.models.heads import (
+    CTCHead,
+    DurationPredictor,
+    LengthRegulator,
+    MatchingHead,
+    SpeechHead,
+    SpeechPrenet,
+    TextHead,
+)
 from alptk.models.registry import PARTS
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -85,6 +93,8 @@ class ALPModel(nn.Module):
         self.speech_head = SpeechHead(
             d, config.n_mels, config.speech_reduction, config.postnet_channels, config.speech_dropout
         )
+        self.duration_predictor = DurationPredictor(d, dropout=config.dropout)
+        self.length_regulator = LengthRegulator(d)
         self.speech_matching = MatchingHead(d, config.matching_dim)
         self.text_matching = MatchingHead(d, config.matching_dim)
         self.embed_scale = d**0.5
@@ -126,7 +136,18 @@ class ALPModel(nn.Module):
         """Teacher-forced mel frames: inputs (batch, steps, n_mels * reduction) -> mel, post-net mel, stop logits
         (``alignments`` receives the decoder's cross-attention probabilities, as in ``TransformerDecoder``)."""
         states = self.decoder(self.speech_prenet(mels), lengths, memory, memory_lengths, alignments=alignments)
-        return self.speech_head(states)
+        return self.speech_head(states, lengths)
+
+    def decode_speech_parallel(
+        self, memory: torch.Tensor, memory_lengths: torch.Tensor, durations: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """All mel frames at once (FastSpeech-like): each text state repeated for its ``durations`` (in decoder
+        steps of ``speech_reduction`` frames, zero for padded tokens) is the decoder's input, which attends to all
+        steps and to ``memory``. Returns mel and post-net mel (batch, steps * reduction, n_mels) and step counts."""
+        inputs, lengths = self.length_regulator(memory, durations)
+        states = self.decoder(inputs, lengths, memory, memory_lengths, causal=False)
+        mel, post, _ = self.speech_head(states, lengths)
+        return mel, post, lengths
 
 
 def part_parameters(model: ALPModel) -> dict[str, int]:

@@ -19,6 +19,7 @@ from alptk.data.tokenizer import Tokenizer
 from alptk.errors import DataError
 from alptk.files import atomic_path
 from alptk.models.model import ALPModel, ModelConfig
+from alptk.progress import log
 from alptk.train.config import TrainConfig
 
 CHECKPOINT = "checkpoint.pt"
@@ -121,12 +122,17 @@ class Experiment:
 
 
 def load_experiment(exp: str | Path, device: str | torch.device = "cpu") -> Experiment:
-    """Rebuild the model of ``exp`` from its ``model.yaml`` and ``model.safetensors``."""
+    """Rebuild the model of ``exp`` from its ``model.yaml`` and ``model.safetensors``. Parts the weights lack
+    (an experiment from before alptk had them) start afresh, and the log names them."""
     exp = Path(exp)
     for name in ("model.yaml", "train.yaml", WEIGHTS):
         if not (exp / name).is_file():
             raise DataError(f"no {name}: not a finished experiment (train it first)", exp)
     model = ALPModel(from_dict(ModelConfig, load_yaml(exp / "model.yaml"), str(exp / "model.yaml")))
-    model.load_state_dict(load_weights(exp))
+    missing, unexpected = model.load_state_dict(load_weights(exp), strict=False)
+    if unexpected:
+        raise DataError(f"{WEIGHTS} has tensors this model does not, e.g. {unexpected[0]}", exp)
+    if missing:
+        log(f"{exp}: {WEIGHTS} lacks {', '.join(sorted({k.split('.')[0] for k in missing}))}: they start afresh")
     config = from_dict(TrainConfig, load_yaml(exp / "train.yaml"), str(exp / "train.yaml"))
     return Experiment(exp, model.to(device).eval(), Tokenizer(exp / "tokenizer"), config)

@@ -14,6 +14,7 @@ from alptk.errors import ConfigError
 
 StreamKind = Literal["speech", "text", "paired"]
 Task = Literal["pretrain", "asr", "st", "tts"]
+TASK_OBJECTIVES = {"asr": ("s2t",), "st": ("s2t",), "tts": ("tts", "fastspeech")}  # the types each task decodes with
 
 
 @dataclass
@@ -52,7 +53,7 @@ class TrainConfig:
     tokenizer: str
     streams: dict[str, StreamConfig]
     objectives: dict[str, dict[str, Any]]  # name -> {type (default: name), stream, weight, ...objective options}
-    task: Task = "pretrain"  # what the experiment is decoded as: asr and st need an s2t objective, tts a tts one
+    task: Task = "pretrain"  # what the experiment is decoded as, with an objective of a type TASK_OBJECTIVES lists
     model: str = "tiny"  # preset name or model YAML
     model_options: dict[str, Any] = field(default_factory=dict)  # overrides of the model config
     cmvn: str | None = None  # Kaldi cmvn.ark; default: the first speech data directory's
@@ -109,17 +110,17 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
 
 def task_objective(config: TrainConfig, where: str = "config") -> str | None:
     """The objective a fine-tuned model is decoded as: the one named after the task (``st`` in ST training with an
-    auxiliary ``asr``), else the only one of the task's type; None for pre-training."""
-    needed = {"asr": "s2t", "st": "s2t", "tts": "tts"}.get(config.task)
-    if needed is None:
+    auxiliary ``asr``), else the only one of a type the task decodes with; None for pre-training."""
+    types = TASK_OBJECTIVES.get(config.task)
+    if types is None:
         return None
     spec = config.objectives.get(config.task)
-    if isinstance(spec, dict) and spec.get("type", config.task) == needed:
+    if isinstance(spec, dict) and spec.get("type", config.task) in types:
         return config.task
-    names = [name for name, spec in config.objectives.items() if spec.get("type", name) == needed]
+    names = [name for name, spec in config.objectives.items() if spec.get("type", name) in types]
     if len(names) != 1:
         raise ConfigError(
-            f"{where}: task {config.task} decodes with the {needed} objective named '{config.task}', or the only "
-            f"{needed} objective; found {len(names)}"
+            f"{where}: task {config.task} decodes with the {' or '.join(types)} objective named '{config.task}', or "
+            f"the only such objective; found {len(names)}"
         )
     return names[0]
