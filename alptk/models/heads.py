@@ -112,18 +112,16 @@ class SpeechHead(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Decoder states (batch, steps, d_model) -> mel before and after the post-net (batch, steps * reduction,
-        n_mels) and stop logits (batch, steps * reduction). Given the step counts, the post-net reads padded frames
-        as zeros, so that what follows an utterance in its batch cannot change it."""
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Decoder states (batch, steps, d_model) and their step counts -> mel before and after the post-net (batch,
+        steps * reduction, n_mels) and stop logits (batch, steps * reduction). The post-net reads padded frames as
+        zeros, so that what follows an utterance in its batch cannot change it."""
         batch, steps, _ = x.shape
         mel = self.mel(x).view(batch, steps * self.reduction, self.n_mels)
-        valid = None if lengths is None else padding_mask(lengths * self.reduction, mel.shape[1])[:, None, :]
+        valid = padding_mask(lengths * self.reduction, mel.shape[1])[:, None, :]
         y = mel.transpose(1, 2)
         for index, layer in enumerate(self.postnet):
-            y = layer(y if valid is None else y.masked_fill(~valid, 0.0))
+            y = layer(y.masked_fill(~valid, 0.0))
             y = self.dropout(torch.tanh(y) if index < len(self.postnet) - 1 else y)
         return mel, mel + y.transpose(1, 2), self.stop(x).view(batch, steps * self.reduction)
 
