@@ -89,6 +89,26 @@ class CTCPrefixScorer:
         self.utterances, self.last, self.length = utterances, tokens, length + 1
 
 
+class LMScorer:
+    """Shallow fusion: a language model (an ``lm`` experiment: the decoder reading no encoder) adds ``weight``
+    times its next-token log-probability to every extension, ``</s>`` included. Batched over hypotheses like the
+    search's own decoder, with its own cache."""
+
+    def __init__(self, model: ALPModel, weight: float):
+        self.model, self.weight = model, weight
+        self.cache = model.decoder.new_cache()
+
+    def score(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``weight * log p_lm(c | tokens)`` (hypotheses, vocab); the LM sees only the last token, like the
+        decoder."""
+        memory, memory_lengths = self.model.no_memory(len(tokens))
+        logits = self.model.decode_text(tokens[:, -1:], None, memory, memory_lengths, self.cache)[:, -1]
+        return self.weight * logits.float().log_softmax(dim=-1)
+
+    def reorder(self, index: torch.Tensor) -> None:
+        self.cache.reorder(index)
+
+
 def _max_lengths(memory_lengths: torch.Tensor, ratio: float) -> list[int]:
     return [max(1, int(ratio * n)) for n in memory_lengths.tolist()]
 
@@ -101,6 +121,10 @@ def _ctc_scorer(
     return CTCPrefixScorer(model.ctc_head(memory), memory_lengths, eos=eos) if ctc_weight > 0 else None
 
 
+def _lm_scorer(lm: ALPModel | None, weight: float) -> LMScorer | None:
+    return LMScorer(lm, weight) if lm is not None and weight > 0 else None
+
+
 def _next_scores(
     model: ALPModel,
     tokens: torch.Tensor,
@@ -109,6 +133,7 @@ def _next_scores(
     scorer: CTCPrefixScorer | None,
     ctc_weight: float,
     cache: DecoderCache,
+    lm: LMScorer | None,
 ) -> torch.Tensor:
     """Joint score gain (hypotheses, vocab) of every next token after ``tokens`` (start token included); the
     decoder sees only the last token, the earlier ones being in ``cache``."""
@@ -119,6 +144,8 @@ def _next_scores(
     if scorer is not None:
         psi = scorer.psi[:, None]
         scores = scores + ctc_weight * torch.where(psi > NEG_INF, scorer.score() - psi, NEG_INF)
+    if lm is not None:
+        scores = scores + lm.score(tokens)
     scores[:, BLANK] = NEG_INF
     return scores
 
@@ -139,13 +166,16 @@ def beam_search(
     nbest: int = 1,
     max_length_ratio: float = 1.0,
     length_normalized: bool = True,
+    lm: ALPModel | None = None,
+    lm_weight: float = 0.3,
 ) -> list[list[Hypothesis]]:
     """Joint CTC/attention beam search over a batch of encoder memories (batch, frames, d_model).
 
     All live hypotheses of all unfinished utterances go through the decoder together. Each step keeps the best
     ``beam`` extensions that do not end; those ending (``eos``) among the best ``beam`` are finished. An utterance
     stops with ``beam`` finished hypotheses or at ``max(1, int(max_length_ratio * frames))`` tokens, where its live
-    hypotheses count as finished if none is. Returns the ``nbest`` best finished hypotheses of each utterance.
+    hypotheses count as finished if none is. ``lm`` adds ``lm_weight`` times a language model's log-probabilities
+    (shallow fusion). Returns the ``nbest`` best finished hypotheses of each utterance.
     """
     batch, device = memory.shape[0], memory.device
     max_lengths = _max_lengths(memory_lengths, max_length_ratio)
@@ -160,10 +190,10 @@ def beam_search(
     if scorer is not None:
         scorer.start(rows)
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    cache = model.decoder.new_cache()
+    cache, lm_scorer = model.decoder.new_cache(), _lm_scorer(lm, lm_weight)
     for length in range(max(max_lengths)):
         active = len(utterances)
-        step = _next_scores(model, tokens, memory_rows, memory_lengths_rows, scorer, ctc_weight, cache)
+        step = _next_scores(model, tokens, memory_rows, memory_lengths_rows, scorer, ctc_weight, cache, lm_scorer)
         vocab = step.shape[1]
         top_scores, top = (scores[:, None] + step).view(active, beam * vocab).topk(2 * beam, dim=1)
         source = top // vocab + torch.arange(active, device=device)[:, None] * beam
@@ -198,6 +228,8 @@ def beam_search(
             rows = utterances.repeat_interleave(beam)
             memory_rows, memory_lengths_rows = memory[rows], memory_lengths[rows]
         cache.reorder(source)
+        if lm_scorer is not None:
+            lm_scorer.reorder(source)
         if scorer is not None:
             scorer.select(source, tokens[:, -1])
     return [_best(hyps, nbest) for hyps in finished]
@@ -223,6 +255,8 @@ def greedy_search(
     ctc_weight: float = 0.3,
     max_length_ratio: float = 1.0,
     length_normalized: bool = True,
+    lm: ALPModel | None = None,
+    lm_weight: float = 0.3,
 ) -> list[Hypothesis]:
     """The best next token at each step under the joint score of :func:`beam_search`, for a batch of memories."""
     batch, device = memory.shape[0], memory.device
@@ -234,9 +268,10 @@ def greedy_search(
     tokens = torch.full((batch, 1), start, device=device)
     scores, lengths = torch.zeros(batch, device=device), torch.zeros_like(everyone)
     running = torch.ones(batch, dtype=torch.bool, device=device)
-    cache = model.decoder.new_cache()
+    cache, lm_scorer = model.decoder.new_cache(), _lm_scorer(lm, lm_weight)
     for _ in range(int(max_lengths.max())):
-        best, token = _next_scores(model, tokens, memory, memory_lengths, scorer, ctc_weight, cache).max(dim=-1)
+        step = _next_scores(model, tokens, memory, memory_lengths, scorer, ctc_weight, cache, lm_scorer)
+        best, token = step.max(dim=-1)
         scores = torch.where(running, scores + best, scores)
         running &= token != eos
         lengths += running

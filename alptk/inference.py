@@ -22,15 +22,15 @@ from alptk.data.kaldi_dir import KaldiDir
 from alptk.data.tokenizer import BOS
 from alptk.data.vocoder import fbank_to_waveform
 from alptk.decoding import Hypothesis, beam_search, generate_speech, generate_speech_parallel, greedy_search
+from alptk.errors import ConfigError
 from alptk.files import tmp_name, write_text
+from alptk.models.model import ALPModel
 from alptk.plots import plot_spectrograms
 from alptk.progress import log, progress_bar
+from alptk.results import DECODE_INFO, EMBEDDINGS
 from alptk.train.checkpoint import Experiment, load_experiment, save_weights
 from alptk.train.config import task_objective
 from alptk.train.data import FRAME_SHIFT
-
-DECODE_INFO = "decode.yaml"
-EMBEDDINGS = "embeddings.safetensors"
 
 
 @dataclass
@@ -40,6 +40,8 @@ class DecodeOptions:
     nbest: int = 1
     max_length_ratio: float = 1.0  # output tokens per encoder frame, at most
     length_normalized: bool = True
+    lm: str | None = None  # an ``lm`` experiment fused into the search (shallow fusion)
+    lm_weight: float = 0.3
     batch_frames: int = 20000  # padded input frames (or tokens x 20 for synthesis) per batch
     tts_max_frames_per_token: float = 30.0  # autoregressive TTS only
     tts_stop_threshold: float = 0.5
@@ -79,10 +81,23 @@ def decode_dir(exp_dir: Path, data: Path, out: Path, options: DecodeOptions, dev
     return info
 
 
+def load_language_model(options: DecodeOptions, exp: Experiment) -> ALPModel | None:
+    """The model of ``options.lm`` (an ``lm`` experiment with ``exp``'s token list), None without one."""
+    if options.lm is None:
+        return None
+    lm = load_experiment(Path(options.lm), next(exp.model.parameters()).device)
+    if lm.config.task != "lm":
+        raise ConfigError(f"--lm {options.lm}: a language model experiment (task lm) is needed, not {lm.config.task}")
+    if lm.tokenizer.tokens != exp.tokenizer.tokens:
+        raise ConfigError(f"--lm {options.lm} has another token list than {exp.path}")
+    return lm.model
+
+
 @torch.inference_mode()
 def transcribe(exp: Experiment, dataset: SpeechDataset, options: DecodeOptions, start: int, desc: str):
     """Hypotheses for every utterance of ``dataset``: {utt: [Hypothesis, ...]} (n-best, best first)."""
     device = next(exp.model.parameters()).device
+    lm = load_language_model(options, exp)
     shortest = next(n for n in range(1, 100) if exp.model.frontend.subsampled(n) > 0)
     decodable = [i for i, n in enumerate(dataset.lengths) if n >= shortest]
     too_short = sorted(set(range(len(dataset))) - set(decodable))
@@ -95,7 +110,12 @@ def transcribe(exp: Experiment, dataset: SpeechDataset, options: DecodeOptions, 
             batch_indices = [decodable[i] for i in positions]
             batch = collate([dataset[i] for i in batch_indices]).to(device)
             memory, memory_lengths = exp.model.encode_speech(batch.feats, batch.feat_lengths)
-            common = {"ctc_weight": options.ctc_weight, "max_length_ratio": options.max_length_ratio}
+            common = {
+                "ctc_weight": options.ctc_weight,
+                "max_length_ratio": options.max_length_ratio,
+                "lm": lm,
+                "lm_weight": options.lm_weight,
+            }
             eos = exp.tokenizer.eos_id
             if options.beam == 1:
                 found = greedy_search(exp.model, memory, memory_lengths, start, eos, **common)

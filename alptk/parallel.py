@@ -24,6 +24,8 @@ def run_jobs(
     with progress_bar(description, total) as advance:
         if len(jobs) == 1:
             return [func(*jobs[0], advance)]
+        import torch  # noqa: F401 - once here, not in each forked job (seconds each): audio and features use it
+
         ctx = mp.get_context("fork")
         messages = ctx.Queue()
         procs = [

@@ -12,14 +12,13 @@ from typing import Any
 
 import kaldiio
 import numpy as np
-import torch
 import yaml
+from safetensors.numpy import load_file
 
 from alptk.data.kaldi_dir import KaldiDir
 from alptk.data.table import read_table
 from alptk.errors import DataError
 from alptk.files import write_text
-from alptk.inference import DECODE_INFO, EMBEDDINGS
 from alptk.scoring import (
     ErrorReport,
     bleu_chrf,
@@ -31,6 +30,8 @@ from alptk.scoring import (
 from alptk.version import __version__
 
 RESULT = "result.json"
+DECODE_INFO = "decode.yaml"  # what `alptk decode` wrote
+EMBEDDINGS = "embeddings.safetensors"
 COUNT_COLUMNS = ("Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err")
 
 
@@ -87,8 +88,6 @@ def score_decode_dir(decode: Path, ref_dir: Path, normalize: bool = False) -> di
         embeddings = decode / EMBEDDINGS
         if not embeddings.is_file():
             raise DataError("missing: decode the data first", embeddings)
-        from safetensors.torch import load_file
-
         tensors = load_file(str(embeddings))
         result["scores"] = {k: round(v, 1) for k, v in retrieval_recall(tensors["speech"], tensors["text"]).items()}
     write_text(decode / RESULT, json.dumps(result, indent=2) + "\n")
@@ -131,6 +130,8 @@ def environment() -> dict[str, str]:
         ).stdout.strip()
     except OSError:
         revision = ""
+    import torch  # here only: scoring needs no torch, and importing it takes seconds
+
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.processor() or 'cpu'})"
     return {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),

@@ -14,7 +14,6 @@ from typing import Literal
 import jiwer
 import numpy as np
 import sacrebleu
-import torch
 
 from alptk.errors import DataError
 from alptk.files import write_text
@@ -184,21 +183,21 @@ def bleu_chrf(refs: dict[str, str], hyps: dict[str, str], hyp_file: str | Path |
     }
 
 
-def retrieval_recall(speech: torch.Tensor, text: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+def retrieval_recall(speech: np.ndarray, text: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
     """Recall@k in percent, both ways, for (N, dim) unit-length embeddings whose row i is the same utterance.
 
     k is clipped to N. Ties are pessimistic: the true item ranks after every other item with the same score.
     """
     if speech.ndim != 2 or speech.shape != text.shape:
-        raise ValueError(f"expected two (N, dim) tensors of one shape, got {list(speech.shape)} and {list(text.shape)}")
+        raise ValueError(f"expected two (N, dim) arrays of one shape, got {list(speech.shape)} and {list(text.shape)}")
     if min(ks, default=1) < 1:
         raise ValueError(f"k must be at least 1, got {ks}")
-    scores = speech.detach().float() @ text.detach().float().T
+    scores = np.asarray(speech, dtype=np.float64) @ np.asarray(text, dtype=np.float64).T
     recalls = {}
     for name, sim in (("speech2text", scores), ("text2speech", scores.T)):
         ranks = (sim >= sim.diagonal()[:, None]).sum(1)  # 1-based rank of the true item, after its ties
         for k in ks:
-            recalls[f"{name}_R@{k}"] = 100 * (ranks <= k).float().mean().item()
+            recalls[f"{name}_R@{k}"] = 100 * float((ranks <= k).mean())
     return recalls
 
 

@@ -11,7 +11,8 @@
 #   4    tokenizer                 data/token_list/<type><size>: sentencepiece model and tokens.txt
 #   5    pre-training targets      exp/kmeans/centroids.safetensors when kmeans_clusters > 0 (else nothing to do:
 #                                  masked_speech's default BEST-RQ targets need no offline step)
-#   6    pre-training              exp/<pretrain_exp>: checkpoints, logs, curves.png, model.safetensors
+#   6    pre-training              exp/<pretrain_exp>: checkpoints, logs, curves.png, model.safetensors; exp/lm
+#                                  when lm_config names a language model config
 #   7    fine-tuning               exp/<system> for each finetune_systems entry
 #   8    decoding                  exp/<system>/decode_<test set>: hypotheses, audio or embeddings, decode.yaml
 #   9    scoring and RESULTS.md    result.json + result.md per decode dir; RESULTS.md and RESULTS.json here
@@ -46,6 +47,8 @@ token_symbols="<mask>"     # user-defined symbols kept whole
 pretrain_config=conf/pretrain.yaml  # training config (YAML); empty: this recipe does not pre-train
 pretrain_exp=pretrain      # experiment name: exp/<pretrain_exp>
 pretrain_args=""           # config overrides, e.g. "max_steps=2000 optim.lr=5e-4"
+lm_config=""               # a language model config (task lm) on unpaired text: stage 6 trains exp/lm on it
+lm_args=""                 # its config overrides
 kmeans_clusters=0          # > 0: stage 5 fits k-means targets (use with masked_speech quantizer: kmeans)
 kmeans_sets=""             # feature sets to cluster (default: the first of speech_sets)
 # Fine-tuning, decoding, scoring
@@ -54,6 +57,8 @@ finetune_args=""           # overrides for every system, after its own, e.g. "ma
 beam=10                    # beam size for asr and st (1: greedy)
 ctc_weight=0.3             # joint CTC/attention decoding weight
 tts_asr_system=""          # the ASR system that transcribes synthesized speech (TTS intelligibility)
+lm_systems=""              # systems decoded with exp/lm fused in (a tts system: its ASR transcription)
+lm_decode_opts="--lm-weight 0.3"  # their decoding options, after the ones above (e.g. another --ctc-weight)
 score_opts=""              # e.g. --normalize
 # Devices (stages 6-8): torchrun launches one process per GPU, on each of num_nodes machines
 ngpu=1                     # GPUs per node: 0 = CPU; 1 = one GPU if there is one, else CPU; N > 1 = DDP over N
@@ -146,13 +151,21 @@ stage_5() {
 }
 
 stage_6() {
-    if [ -z "${pretrain_config}" ]; then
-        log "nothing to do: this recipe does not pre-train (pretrain_config is empty)"
+    if [ -z "${pretrain_config}" ] && [ -z "${lm_config}" ]; then
+        log "nothing to do: this recipe does not pre-train (pretrain_config and lm_config are empty)"
         return
     fi
-    [ -f "${pretrain_config}" ] || fail "${pretrain_config}: no pre-training config"
-    # shellcheck disable=SC2086
-    launch pretrain --config "${pretrain_config}" --exp "exp/${pretrain_exp}" ${pretrain_args}
+    if [ -n "${pretrain_config}" ]; then
+        [ -f "${pretrain_config}" ] || fail "${pretrain_config}: no pre-training config"
+        # shellcheck disable=SC2086
+        launch pretrain --config "${pretrain_config}" --exp "exp/${pretrain_exp}" ${pretrain_args}
+    fi
+    if [ -n "${lm_config}" ]; then
+        [ -f "${lm_config}" ] || fail "${lm_config}: no language model config"
+        log "training the language model exp/lm (${lm_config})"
+        # shellcheck disable=SC2086
+        launch pretrain --config "${lm_config}" --exp exp/lm ${lm_args}
+    fi
 }
 
 # shellcheck disable=SC2206
@@ -171,6 +184,10 @@ stage_7() {
     done
 }
 
+lm_fused() {  # is system $1 decoded with the language model?
+    [ -n "${lm_config}" ] && [[ " ${lm_systems} " == *" $1 "* ]]
+}
+
 decode_systems() {  # the pre-trained model (zero-shot retrieval) and every fine-tuned system
     [ -n "${pretrain_config}" ] && echo "${pretrain_exp}"
     local entry; for entry in "${systems[@]}"; do system_name "${entry}"; done
@@ -182,6 +199,8 @@ stage_8() {
     for name in $(decode_systems); do
         for set in ${test_sets}; do
             extra=(); [ -n "${tts_asr_system}" ] && extra=(--asr-exp "exp/${tts_asr_system}")
+            # shellcheck disable=SC2206
+            lm_fused "${name}" && extra+=(--lm exp/lm ${lm_decode_opts})
             alptk decode --exp "exp/${name}" --data "dump/fbank/${set}" --out "exp/${name}/decode_${set}" \
                 --beam "${beam}" --ctc-weight "${ctc_weight}" --fs "${fs}" "${device[@]}" "${extra[@]}"
         done
@@ -197,6 +216,7 @@ stage_9() {
         done
         exps+=("exp/${name}")
     done
+    [ -n "${lm_config}" ] && exps+=(exp/lm)
     alptk results "${exps[@]}" --out RESULTS.md
     cat RESULTS.md
 }

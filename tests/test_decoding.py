@@ -148,8 +148,16 @@ def test_ctc_prefix_scores_match_brute_force():
     assert {h[1] for h in hyps} >= {(4, 4, 2, 2), (1, 1, 4, 4)}  # one possible, one too long for its 3 frames
 
 
-def joint_score(model: ALPModel, memory: torch.Tensor, tokens: list[int], ctc_weight: float) -> float:
-    """(1 - w) log p_att(tokens, </s>) + w log p_ctc(tokens) by teacher forcing and torch's CTC loss."""
+def joint_score(
+    model: ALPModel,
+    memory: torch.Tensor,
+    tokens: list[int],
+    ctc_weight: float,
+    lm: ALPModel | None = None,
+    lm_weight: float = 0.0,
+) -> float:
+    """(1 - w) log p_att(tokens, </s>) + w log p_ctc(tokens) [+ lm_weight log p_lm(tokens, </s>)] by teacher forcing
+    and torch's CTC loss."""
     with torch.no_grad():
         frames = torch.tensor([len(memory)])
         inputs, targets = torch.tensor([[START, *tokens]]), torch.tensor([*tokens, EOS])
@@ -157,7 +165,11 @@ def joint_score(model: ALPModel, memory: torch.Tensor, tokens: list[int], ctc_we
         attention = logits.log_softmax(dim=-1).gather(1, targets[:, None]).sum().item()
         log_probs = model.ctc_head(memory[None]).transpose(0, 1)
         ctc = -F.ctc_loss(log_probs, torch.tensor([tokens]), frames, torch.tensor([len(tokens)]), reduction="sum")
-    return (1 - ctc_weight) * attention + (ctc_weight * ctc.item() if ctc_weight else 0.0)
+        fused = 0.0
+        if lm is not None:
+            lm_logits = lm.decode_text(inputs, torch.tensor([len(tokens) + 1]), *lm.no_memory(1))[0]
+            fused = lm_weight * lm_logits.log_softmax(dim=-1).gather(1, targets[:, None]).sum().item()
+    return (1 - ctc_weight) * attention + (ctc_weight * ctc.item() if ctc_weight else 0.0) + fused
 
 
 @pytest.mark.parametrize("ctc_weight", [0.0, 0.3, 1.0])
@@ -193,6 +205,45 @@ def test_nbest_is_distinct_sorted_and_scored(model: ALPModel, memory: torch.Tens
             assert hyp.score == pytest.approx(expected / (len(hyp.tokens) + 1), abs=1e-4)
         for hyp in raw[i]:
             assert hyp.score == pytest.approx(joint_score(model, memory[i, : LENGTHS[i]], hyp.tokens, 0.3), abs=1e-4)
+
+
+def test_language_model_fusion(model: ALPModel, memory: torch.Tensor):
+    """Shallow fusion adds lm_weight x the LM's log-probability of the hypothesis and </s>, in beam and greedy
+    search alike; weight 0 is no LM."""
+    lm = train_language_model([[4, 4, 5], [6, 7]], steps=60)
+    fused = {"ctc_weight": 0.3, "lm": lm, "lm_weight": 0.8}
+    greedy = greedy_search(model, memory, LENGTHS, START, EOS, **fused)
+    beam1 = beam_search(model, memory, LENGTHS, START, EOS, beam=1, **fused)
+    assert [[h.tokens] for h in greedy] == [[h.tokens for h in hyps] for hyps in beam1]
+    plain = beam_search(model, memory, LENGTHS, START, EOS, beam=4, nbest=4, length_normalized=False)
+    raw = beam_search(model, memory, LENGTHS, START, EOS, beam=4, nbest=4, length_normalized=False, **fused)
+    assert [[h.tokens for h in hyps] for hyps in raw] != [[h.tokens for h in hyps] for hyps in plain]
+    for i, hyps in enumerate(raw):
+        for hyp in hyps:
+            expected = joint_score(model, memory[i, : LENGTHS[i]], hyp.tokens, 0.3, lm, 0.8)
+            assert hyp.score == pytest.approx(expected, abs=1e-4)
+    unweighted = beam_search(model, memory, LENGTHS, START, EOS, beam=4, nbest=4, length_normalized=False,
+                             ctc_weight=0.3, lm=lm, lm_weight=0.0)  # fmt: skip
+    assert [[(h.tokens, round(h.score, 4)) for h in hyps] for hyps in unweighted] == [
+        [(h.tokens, round(h.score, 4)) for h in hyps] for hyps in plain
+    ]
+
+
+def train_language_model(sentences: list[list[int]], steps: int) -> ALPModel:
+    """A tiny decoder-only language model (the ``lm`` objective's loss) of ``sentences``."""
+    model = tiny_model()
+    lengths = torch.tensor([len(s) + 1 for s in sentences])
+    padded = torch.nn.utils.rnn.pad_sequence([torch.tensor(s) for s in sentences], batch_first=True)
+    inputs, targets = F.pad(padded, (1, 0), value=START), F.pad(padded, (0, 1))
+    targets[torch.arange(len(sentences)), lengths - 1] = EOS
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        logits = model.decode_text(inputs, lengths, *model.no_memory(len(sentences)))
+        loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
 
 
 def test_overfit_model_decodes_its_targets(memory: torch.Tensor):

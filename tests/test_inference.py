@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ OPTIONS = DecodeOptions(beam=2, batch_frames=8 * FRAMES, tts_max_frames_per_toke
 @pytest.fixture(scope="module")
 def experiments(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pre-trained model, an ASR system and two TTS systems fine-tuned from it (a few steps each, tiny sizes):
-    autoregressive, and parallel with durations from the ASR system's CTC."""
+    autoregressive, and parallel with durations from the ASR system's CTC; and a language model."""
     root = tmp_path_factory.mktemp("inference")
     make_feature_dir(root / "train", 16, seed=0)
     make_feature_dir(root / "test", 6, seed=1)
@@ -48,6 +49,11 @@ def experiments(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "task": "tts",
             "init": str(root / "pretrain"),
             "objectives": {"tts": {"type": "fastspeech", "stream": "paired", "aligner": str(root / "asr")}},
+        },
+        "lm": {
+            "task": "lm",
+            "streams": {"text": {"kind": "text", "data": [str(root / "train")]}},
+            "objectives": {"lm": {"stream": "text"}},
         },
     }
     for name, system in systems.items():
@@ -76,6 +82,23 @@ def test_asr_decode_score_and_results(experiments: Path):
     (root / "asr" / "decode_test" / "text").write_text("\n".join(written[1:]) + "\n")
     with pytest.raises(DataError, match="spk0-utt000: no hypothesis for this utterance"):
         score_decode_dir(root / "asr" / "decode_test", root / "test")
+
+
+def test_asr_decoding_with_a_language_model(experiments: Path, tmp_path: Path):
+    root = experiments
+    fused = replace(OPTIONS, lm=str(root / "lm"), lm_weight=0.5)
+    info = decode_dir(root / "asr", root / "test", tmp_path / "fused", fused, "cpu", None)
+    assert info["options"]["lm"] == str(root / "lm") and info["options"]["lm_weight"] == 0.5
+    assert len((tmp_path / "fused" / "text").read_text().splitlines()) == 6
+    with pytest.raises(ConfigError, match=r"--lm .*/asr: a language model experiment \(task lm\) is needed, not asr"):
+        decode_dir(root / "asr", root / "test", tmp_path / "bad", replace(OPTIONS, lm=str(root / "asr")), "cpu", None)
+    other = tmp_path / "other_lm"
+    shutil.copytree(root / "lm", other)
+    (tmp_path / "other.txt").write_text("completely different words\n")
+    shutil.rmtree(other / "tokenizer")
+    train_tokenizer([tmp_path / "other.txt"], other / "tokenizer", "char", 30)
+    with pytest.raises(ConfigError, match=r"has another token list than"):
+        decode_dir(root / "asr", root / "test", tmp_path / "bad", replace(OPTIONS, lm=str(other)), "cpu", None)
 
 
 @pytest.mark.parametrize("system", ["tts", "fastspeech"])

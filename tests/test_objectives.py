@@ -58,7 +58,7 @@ def small_model(vocab_size: int) -> ALPModel:
     ("name", "steps", "factor"),
     [
         *[("s2t", 80, 5), ("mlm", 300, 4), ("denoise", 150, 4), ("stm", 100, 5), ("tts", 80, 3)],
-        *[("fastspeech", 80, 3), ("masked_speech", 120, 3)],
+        *[("fastspeech", 80, 3), ("masked_speech", 120, 3), ("lm", 100, 3)],
     ],
 )
 def test_objective_overfits_a_tiny_batch(tokenizer: Tokenizer, name: str, steps: int, factor: float):
@@ -86,10 +86,12 @@ def test_objective_overfits_a_tiny_batch(tokenizer: Tokenizer, name: str, steps:
 def test_objective_streams_and_errors(tokenizer: Tokenizer):
     streams = {name: OBJECTIVES.get(name).stream for name in OBJECTIVES.names()}
     assert streams == {
-        **{"denoise": "text", "masked_speech": "speech", "mlm": "text"},
+        **{"denoise": "text", "lm": "text", "masked_speech": "speech", "mlm": "text"},
         **{"fastspeech": "paired", "s2t": "paired", "stm": "paired", "tts": "paired"},
     }
-    with pytest.raises(ConfigError, match=r"unknown objective 'ctc' \(choose from denoise, fastspeech, masked_speech"):
+    with pytest.raises(
+        ConfigError, match=r"unknown objective 'ctc' \(choose from denoise, fastspeech, lm, masked_speech"
+    ):
         OBJECTIVES.get("ctc")
     with pytest.raises(ConfigError, match=r"mlm: unknown key 'mask_rate' \(valid keys: mask_prob, mask_token\)"):
         from_dict(OBJECTIVES.get("mlm").Config, {"mask_rate": 0.2}, "mlm")

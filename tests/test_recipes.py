@@ -11,6 +11,7 @@ from pathlib import Path
 
 import kaldiio
 import pytest
+import yaml
 
 from alptk.data.kaldi_dir import KaldiDir, validate_dir
 from alptk.data.tokenizer import Tokenizer
@@ -44,7 +45,8 @@ def test_template_help_and_unknown_option(tmp_path: Path):
 def test_mini_synth_tiny_stages_1_to_9(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     work = recipe_copy("mini_synth/alp1", tmp_path)
     quick = "max_steps=6 log_every=3 valid_every=3 save_every=3"
-    result = run_recipe(work, "--size", "tiny", "--nj", "2", "--pretrain_args", quick, "--finetune_args", quick)
+    steps = ("--pretrain_args", quick, "--finetune_args", quick, "--lm_args", quick)
+    result = run_recipe(work, "--size", "tiny", "--nj", "2", *steps)
     assert result.returncode == 0, result.stdout + result.stderr
     monkeypatch.chdir(work)  # paths in recipe directories are relative to the recipe, as in Kaldi
     for n in range(1, 10):
@@ -67,7 +69,11 @@ def test_mini_synth_tiny_stages_1_to_9(tmp_path: Path, monkeypatch: pytest.Monke
     assert (exp / "model.safetensors").is_file() and (exp / "curves.png").is_file()
     results = json.loads((work / "RESULTS.json").read_text())
     systems = {s["name"]: s for s in results["systems"]}
-    assert list(systems) == ["pretrain", "asr", "asr_low", "asr_low_scratch", "st", "tts"]
+    assert list(systems) == ["pretrain", "asr", "asr_low", "asr_low_scratch", "st", "tts", "lm"]
+    assert systems["lm"]["task"] == "lm" and systems["lm"]["results"] == []
+    fused = {name: yaml.safe_load((work / "exp" / name / "decode_test" / "decode.yaml").read_text())["options"]["lm"]
+             for name in ("asr", "asr_low", "st", "tts")}  # fmt: skip
+    assert fused == {"asr": "exp/lm", "asr_low": "exp/lm", "st": None, "tts": "exp/lm"}
     assert systems["asr_low_scratch"]["init"] is None and systems["asr_low"]["init"] == "exp/pretrain"
     assert systems["st"]["init"] == "exp/asr"  # ST starts from the ASR system
     assert any("tts/duration" in r for r in read_metrics(work / "exp" / "tts"))  # parallel TTS, aligned by exp/asr

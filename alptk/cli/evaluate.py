@@ -13,6 +13,8 @@ def decode(
     out: Path = typer.Option(..., help="Output directory (e.g. EXP/decode_test_beam10)."),
     beam: int = typer.Option(10, help="Beam size (1: greedy)."),
     ctc_weight: float = typer.Option(0.3, help="Weight of CTC prefix scores in joint CTC/attention search."),
+    lm: Path = typer.Option(None, help="asr, st: fuse this language model experiment (task lm) into the search."),
+    lm_weight: float = typer.Option(0.3, help="Weight of the language model's log-probabilities (with --lm)."),
     nbest: int = typer.Option(1, help="Hypotheses per utterance written to OUT/nbest."),
     batch_frames: int = typer.Option(20000, help="Padded input frames per batch."),
     asr_exp: Path = typer.Option(None, help="tts: transcribe the synthesized speech with this ASR experiment."),
@@ -27,7 +29,15 @@ def decode(
     from alptk.inference import DecodeOptions, decode_dir
     from alptk.progress import log
 
-    options = DecodeOptions(beam=beam, ctc_weight=ctc_weight, nbest=nbest, batch_frames=batch_frames, sample_rate=fs)
+    options = DecodeOptions(
+        beam=beam,
+        ctc_weight=ctc_weight,
+        lm=None if lm is None else str(lm),
+        lm_weight=lm_weight,
+        nbest=nbest,
+        batch_frames=batch_frames,
+        sample_rate=fs,
+    )
     if device is None:
         import torch
 

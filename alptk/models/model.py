@@ -113,6 +113,14 @@ class ALPModel(nn.Module):
         """Token ids (batch, tokens) -> encoder states (batch, tokens, d_model)."""
         return self.text_encoder(self.embed_text(tokens), lengths)
 
+    def no_memory(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the decoder reads when it is a language model: one zero state per sentence (cross-attention then
+        adds a constant)."""
+        weight = self.text_embedding.weight
+        return weight.new_zeros(batch, 1, self.config.d_model), torch.ones(
+            batch, dtype=torch.long, device=weight.device
+        )
+
     def decode_text(
         self,
         tokens: torch.Tensor,

@@ -13,8 +13,13 @@ from alptk.config import load_config
 from alptk.errors import ConfigError
 
 StreamKind = Literal["speech", "text", "paired"]
-Task = Literal["pretrain", "asr", "st", "tts"]
-TASK_OBJECTIVES = {"asr": ("s2t",), "st": ("s2t",), "tts": ("tts", "fastspeech")}  # the types each task decodes with
+Task = Literal["pretrain", "asr", "st", "tts", "lm"]
+TASK_OBJECTIVES = {
+    "asr": ("s2t",),
+    "st": ("s2t",),
+    "tts": ("tts", "fastspeech"),
+    "lm": ("lm",),
+}  # the types each task decodes with
 
 
 @dataclass
