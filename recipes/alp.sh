@@ -55,6 +55,7 @@ kmeans_sets=""             # feature sets to cluster (default: the first of spee
 finetune_systems=""        # "name:config[:key=value,...] ...": exp/<name> trained by `alptk finetune` (in order)
 finetune_args=""           # overrides for every system, after its own, e.g. "max_steps=100"
 beam=10                    # beam size for asr and st (1: greedy)
+decode_nj=2                # decoding jobs at once (stage 8)
 ctc_weight=0.3             # joint CTC/attention decoding weight
 tts_asr_system=""          # the ASR system that transcribes synthesized speech (TTS intelligibility)
 lm_systems=""              # systems decoded with exp/lm fused in (a tts system: its ASR transcription)
@@ -193,18 +194,36 @@ decode_systems() {  # the pre-trained model (zero-shot retrieval) and every fine
     local entry; for entry in "${systems[@]}"; do system_name "${entry}"; done
 }
 
+decode_one() {  # decode test set $2 with system $1
+    local extra=()
+    [ -n "${tts_asr_system}" ] && extra=(--asr-exp "exp/${tts_asr_system}")
+    # shellcheck disable=SC2206
+    lm_fused "$1" && extra+=(--lm exp/lm ${lm_decode_opts})
+    alptk decode --exp "exp/$1" --data "dump/fbank/$2" --out "exp/$1/decode_$2" \
+        --beam "${beam}" --ctc-weight "${ctc_weight}" --fs "${fs}" "${device[@]}" "${extra[@]}"
+}
+
 stage_8() {
-    local name set device=() extra
+    local name set running=0 failed=0 device=()
     [ "${ngpu}" -eq 0 ] && device=(--device cpu)  # otherwise a GPU when there is one
-    for name in $(decode_systems); do
+    # decode_nj jobs side by side, one CPU thread each: beam search is too fine-grained to use threads well
+    [ "${decode_nj}" -gt 1 ] && export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+    # the last systems first: they tend to take longest (TTS synthesizes, then transcribes), and so finish together
+    for name in $(decode_systems | tac); do
         for set in ${test_sets}; do
-            extra=(); [ -n "${tts_asr_system}" ] && extra=(--asr-exp "exp/${tts_asr_system}")
-            # shellcheck disable=SC2206
-            lm_fused "${name}" && extra+=(--lm exp/lm ${lm_decode_opts})
-            alptk decode --exp "exp/${name}" --data "dump/fbank/${set}" --out "exp/${name}/decode_${set}" \
-                --beam "${beam}" --ctc-weight "${ctc_weight}" --fs "${fs}" "${device[@]}" "${extra[@]}"
+            if [ "${running}" -ge "${decode_nj}" ]; then
+                wait -n || failed=1
+                running=$((running - 1))
+            fi
+            decode_one "${name}" "${set}" &
+            running=$((running + 1))
         done
     done
+    while [ "${running}" -gt 0 ]; do
+        wait -n || failed=1
+        running=$((running - 1))
+    done
+    [ "${failed}" -eq 0 ] || fail "decoding failed (the error is above)"
 }
 
 stage_9() {

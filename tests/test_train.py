@@ -309,3 +309,20 @@ def test_initialise_from_matches_names_and_shapes():
     assert report == {"loaded": ["0.weight", "0.bias"], "new": ["1.weight", "1.bias"], "unused": ["1.weight", "1.bias"]}
     assert torch.equal(target[0].weight, source[0].weight)
     assert ckpt.summarize_names(report["loaded"]) == "0 (2)"
+
+
+def test_curves_are_redrawn_at_most_once_a_minute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from alptk.train import logger
+
+    drawn = []
+    monkeypatch.setattr(logger, "plot_curves", drawn.append)
+    reporter = logger.TrainingLog(tmp_path, 0, 10)
+    reporter.record({"step": 1, "lr": 1e-3, "loss": 2.0})
+    reporter.refresh_curves()
+    assert drawn == []  # just started
+    reporter.plotted -= logger.CURVES_EVERY
+    reporter.refresh_curves()
+    reporter.refresh_curves()
+    assert drawn == [tmp_path]
+    reporter.close()
+    assert drawn == [tmp_path, tmp_path]  # the end always draws

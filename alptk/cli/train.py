@@ -28,7 +28,8 @@ def pretrain(
     restart: bool = Restart,
     device: str = Device,
 ) -> None:
-    """Pre-train (or resume) an audio-language model on the configured speech, text and paired streams.
+    """Pre-train (or resume) an audio-language model on the configured speech, text and paired streams, or a
+    language model (task lm) on text streams for decoding with --lm.
 
     Rerunning an interrupted command resumes from its last checkpoint. Several devices or nodes: torchrun
     --nproc_per_node 4 -m alptk pretrain ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from alptk.progress import console, log
 
 METRICS = "metrics.jsonl"
 CURVES = "curves.png"
+CURVES_EVERY = 60.0  # seconds between redrawings of curves.png during training
 
 
 def read_metrics(exp: Path) -> list[dict[str, Any]]:
@@ -52,6 +54,7 @@ class TrainingLog:
         )
         self.task = self.progress.add_task("", total=max_steps, completed=step)
         self.progress.start()
+        self.plotted = time.monotonic()
 
     def advance(self) -> None:
         self.progress.advance(self.task)
@@ -72,6 +75,13 @@ class TrainingLog:
                 log(f"step {record['step']}: {line}")
         else:
             log(f"step {record['step']}: valid loss {record['loss']:.4g}  {brief(record)}")
+
+    def refresh_curves(self) -> None:
+        """Redraw ``curves.png`` if the last drawing is over CURVES_EVERY seconds old (a drawing takes about a
+        second on a CPU, as long as a few updates of a small model); ``close`` always draws."""
+        if time.monotonic() - self.plotted >= CURVES_EVERY:
+            plot_curves(self.exp)
+            self.plotted = time.monotonic()
 
     def close(self) -> None:
         self.progress.stop()

@@ -34,7 +34,7 @@ from alptk.progress import log
 from alptk.train import checkpoint as ckpt
 from alptk.train.config import TrainConfig
 from alptk.train.data import FRAME_SHIFT, stream_dataset, train_loader, valid_loader
-from alptk.train.logger import TrainingLog, plot_curves, read_metrics
+from alptk.train.logger import TrainingLog, read_metrics
 
 SNAPSHOTS = "snapshots"
 
@@ -397,7 +397,7 @@ class Trainer:
                     self.keep_if_best(record)
                     if reporter is not None:
                         reporter.record({"step": self.step, "split": "valid", **record})
-                        plot_curves(self.exp)
+                        reporter.refresh_curves()
                     window.reset()
                 if self.step % config.save_every == 0 or last or self.stopped:
                     self.save()
