@@ -254,7 +254,7 @@ def test_config_errors(workdir: Path, tmp_path: Path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: objectives.ctc: unknown objective 'ctc' "
-        "(choose from denoise, fastspeech, masked_speech, mlm, s2t, stm, tts)"
+        "(choose from denoise, fastspeech, lm, masked_speech, mlm, s2t, stm, tts)"
     ]
 
 
