@@ -3,8 +3,8 @@ alignment, and mel generation (autoregressive, or all at once from predicted dur
 
 Every hypothesis begins with a start token (``<s>``, or a language tag for translation) that the returned tokens
 leave out; ``</s>`` ends it. The CTC part scores prefixes with :class:`CTCPrefixScorer`, so the joint score of a
-finished hypothesis is ``(1 - ctc_weight) * log p_att(y, </s>) + ctc_weight * log p_ctc(y)``. Decode with the model
-in eval mode.
+finished hypothesis is ``(1 - ctc_weight) * log p_att(y, </s>) + ctc_weight * log p_ctc(y)``, plus
+``lm_weight * log p_lm(y, </s>)`` with a language model fused in. Decode with the model in eval mode.
 """
 
 from __future__ import annotations

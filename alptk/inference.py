@@ -65,6 +65,8 @@ def batches(lengths: list[int], limit: int) -> list[list[int]]:
 def decode_dir(exp_dir: Path, data: Path, out: Path, options: DecodeOptions, device: str, asr_exp: Path | None):
     """Decode ``data`` with experiment ``exp_dir`` into ``out``; returns what ``decode.yaml`` records."""
     exp = load_experiment(exp_dir, device)
+    if exp.config.task == "lm":
+        raise ConfigError(f"{exp_dir} is a language model: decode an asr or st experiment with --lm {exp_dir}")
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if exp.config.task in ("asr", "st"):

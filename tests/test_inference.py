@@ -97,6 +97,8 @@ def test_asr_decoding_with_a_language_model(experiments: Path, tmp_path: Path):
     (tmp_path / "other.txt").write_text("completely different words\n")
     shutil.rmtree(other / "tokenizer")
     train_tokenizer([tmp_path / "other.txt"], other / "tokenizer", "char", 30)
+    with pytest.raises(ConfigError, match=r"/lm is a language model: decode an asr or st experiment with --lm"):
+        decode_dir(root / "lm", root / "test", tmp_path / "bad", OPTIONS, "cpu", None)
     with pytest.raises(ConfigError, match=r"has another token list than"):
         decode_dir(root / "asr", root / "test", tmp_path / "bad", replace(OPTIONS, lm=str(other)), "cpu", None)
 
