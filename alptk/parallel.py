@@ -24,7 +24,7 @@ def run_jobs(
     with progress_bar(description, total) as advance:
         if len(jobs) == 1:
             return [func(*jobs[0], advance)]
-        import torch  # noqa: F401 - once here, not in each forked job (seconds each): audio and features use it
+        import torch  # noqa: F401 - every job sets torch's threads: import it once here, not in each job (seconds)
 
         ctx = mp.get_context("fork")
         messages = ctx.Queue()

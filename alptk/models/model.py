@@ -116,10 +116,9 @@ class ALPModel(nn.Module):
     def no_memory(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """What the decoder reads when it is a language model: one zero state per sentence (cross-attention then
         adds a constant)."""
-        weight = self.text_embedding.weight
-        return weight.new_zeros(batch, 1, self.config.d_model), torch.ones(
-            batch, dtype=torch.long, device=weight.device
-        )
+        device = self.text_embedding.weight.device
+        lengths = torch.ones(batch, dtype=torch.long, device=device)
+        return torch.zeros(batch, 1, self.config.d_model, device=device), lengths
 
     def decode_text(
         self,

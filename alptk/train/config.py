@@ -14,12 +14,8 @@ from alptk.errors import ConfigError
 
 StreamKind = Literal["speech", "text", "paired"]
 Task = Literal["pretrain", "asr", "st", "tts", "lm"]
-TASK_OBJECTIVES = {
-    "asr": ("s2t",),
-    "st": ("s2t",),
-    "tts": ("tts", "fastspeech"),
-    "lm": ("lm",),
-}  # the types each task decodes with
+# the objective types each task decodes with
+TASK_OBJECTIVES = {"asr": ("s2t",), "st": ("s2t",), "tts": ("tts", "fastspeech"), "lm": ("lm",)}
 
 
 @dataclass
