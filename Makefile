@@ -1,5 +1,6 @@
 # alptk: `make demo` runs the default recipe, `make test` runs the test suite.
-# Both install first (into tools/venv, from PyPI only) when the environment is missing or stale.
+# Both install first (into tools/venv, from PyPI only) when the environment is missing or stale;
+# pip retries and resumes interrupted downloads (torch's wheel is over 500 MB).
 # `make test PYTEST_ARGS='-m "not slow"'` skips the end-to-end recipe runs.
 
 PYTHON ?= python3
@@ -13,8 +14,8 @@ install: $(STAMP)
 
 $(STAMP): setup.py
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet --retries 10 --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet --retries 10 --resume-retries 10 -e '.[test]'
 	@touch $@
 	@echo "alptk installed in $(VENV) (activate with: . $(VENV)/bin/activate)"
 
