@@ -94,20 +94,24 @@ stage_1() {
 }
 
 stage_2() {
-    local factors=${speed_perturb_factors// /,}
-    alptk data format "data/${train_set}" "dump/raw/${train_dump}" --fs "${fs}" --audio-format "${audio_format}" \
-        --nj "${nj}" ${factors:+--speed-perturb "${factors}"} "${pipes[@]}"
-    for set in "${other_sets[@]}"; do
-        alptk data format "data/${set}" "dump/raw/${set}" --fs "${fs}" --audio-format "${audio_format}" \
-            --nj "${nj}" "${pipes[@]}"
-    done
+    local factors=${speed_perturb_factors// /,} sets=("${other_sets[@]}") set dirs=()
+    if [ -n "${factors}" ]; then
+        alptk data format "data/${train_set}" "dump/raw/${train_dump}" --fs "${fs}" --audio-format "${audio_format}" \
+            --nj "${nj}" --speed-perturb "${factors}" "${pipes[@]}"
+    else
+        sets=("${train_set}" "${sets[@]}")
+    fi
+    for set in "${sets[@]}"; do dirs+=("data/${set}"); done
+    # one process for every set: each start costs seconds (torch's import)
+    alptk data format "${dirs[@]}" --into dump/raw --fs "${fs}" --audio-format "${audio_format}" --nj "${nj}" \
+        "${pipes[@]}"
 }
 
 stage_3() {
-    local conf=(); [ -f "${fbank_conf}" ] && conf=(--config "${fbank_conf}")
-    for set in "${train_dump}" "${other_sets[@]}"; do
-        alptk features fbank "dump/raw/${set}" "dump/fbank/${set}" "${conf[@]}" --set "sample_rate=${fs}" --nj "${nj}"
-    done
+    local conf=() set dirs=()
+    [ -f "${fbank_conf}" ] && conf=(--config "${fbank_conf}")
+    for set in "${train_dump}" "${other_sets[@]}"; do dirs+=("dump/raw/${set}"); done
+    alptk features fbank "${dirs[@]}" --into dump/fbank "${conf[@]}" --set "sample_rate=${fs}" --nj "${nj}"
 }
 
 stage_4() {

@@ -66,6 +66,26 @@ def test_bad_config_key_is_one_line(tmp_path: Path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_several_sets_in_one_process_with_into(tmp_path: Path):
+    (tmp_path / "sets").mkdir()
+    sets = [
+        make_speech_dir(tmp_path / name, n_utts=n).rename(tmp_path / "sets" / name) for name, n in [("a", 3), ("b", 2)]
+    ]
+    raw, fbank = tmp_path / "raw", tmp_path / "fbank"
+    assert run("data", "format", *map(str, sets), "--into", str(raw)).returncode == 0
+    result = run("features", "fbank", str(raw / "a"), str(raw / "b"), "--into", str(fbank))
+    assert result.returncode == 0, result.stderr
+    for name, n_utts in (("a", 3), ("b", 2)):
+        assert len((fbank / name / "feats.scp").read_text().splitlines()) == n_utts
+        assert (fbank / name / "cmvn.ark").is_file()
+    alone = run("features", "fbank", str(raw / "a"))
+    assert alone.returncode == 1
+    assert alone.stderr.strip() == "error: expected SRC DST (got 1 paths); several sources need --into DIR"
+    same_name = run("features", "fbank", str(raw / "a"), str(fbank / "a"), "--into", str(tmp_path / "out"))
+    assert same_name.returncode == 1
+    assert same_name.stderr.strip() == f"error: --into: two sources named 'a' would share {tmp_path}/out/a"
+
+
 def test_tokenizer_commands_round_trip(tmp_path: Path):
     data = make_speech_dir(tmp_path, n_utts=6)
     assert run("tokenizer", "train", str(data), "--out", str(tmp_path / "tok"), "--type", "char").returncode == 0

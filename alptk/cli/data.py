@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from alptk.cli.options import AllowPipes, Jobs
+from alptk.cli.options import AllowPipes, Into, Jobs, source_targets
 from alptk.corpora.cli import app as prepare_app
 from alptk.data.formatting import format_dir
 from alptk.data.kaldi_dir import combine_dirs, fix_dir, split_dir, subset_dir, validate_dir
@@ -92,8 +92,8 @@ def split(
 
 @app.command("format")
 def format_audio(
-    src: Path,
-    dst: Path,
+    paths: list[Path] = typer.Argument(..., help="SRC DST, or with --into the source directories."),
+    into: Path = Into,
     fs: int = typer.Option(16000, help="Output sample rate."),
     audio_format: str = typer.Option("wav", help="Output format: wav, flac or ogg."),
     speed_perturb: str = typer.Option("", help="Comma-separated speed factors, e.g. 0.9,1.0,1.1."),
@@ -103,10 +103,12 @@ def format_audio(
     """Resample, downmix to mono, cut segments and speed-perturb into one audio file per utterance.
 
     Example: alptk data format data/train dump/raw/train --fs 16000 --speed-perturb 0.9,1.0,1.1 --nj 4
+    or, for several sets: alptk data format data/dev data/test --into dump/raw --fs 16000 --nj 4
     """
     try:
         factors = tuple(float(f) for f in speed_perturb.split(",")) if speed_perturb else (1.0,)
     except ValueError:
         raise AlptkError(f"--speed-perturb: expected numbers like 0.9,1.0,1.1, got '{speed_perturb}'") from None
-    result = format_dir(src, dst, fs, audio_format, factors, nj, allow_pipes)
-    log(f"{dst}: {len(result.utterances)} utterances at {fs} Hz")
+    for src, dst in source_targets(paths, into):
+        result = format_dir(src, dst, fs, audio_format, factors, nj, allow_pipes)
+        log(f"{dst}: {len(result.utterances)} utterances at {fs} Hz")

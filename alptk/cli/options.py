@@ -1,8 +1,28 @@
 """Options shared by several commands."""
 
+from pathlib import Path
+
 import typer
+
+from alptk.errors import AlptkError
 
 Jobs = typer.Option(1, "--nj", help="Number of parallel jobs (processes).")
 AllowPipes = typer.Option(
     False, "--allow-pipes", help="Run Kaldi pipe entries (`command |`) in wav.scp; they execute shell commands."
 )
+Into = typer.Option(
+    None, help="Treat every path as a source and write each to INTO/<its name> (several sets in one process)."
+)
+
+
+def source_targets(paths: list[Path], into: Path | None) -> list[tuple[Path, Path]]:
+    """(source, destination) pairs from ``SRC DST`` or, with ``--into DIR``, from ``SRC...``."""
+    if into is not None:
+        names = [src.name for src in paths]
+        for name in names:
+            if names.count(name) > 1:
+                raise AlptkError(f"--into: two sources named '{name}' would share {into / name}")
+        return [(src, into / src.name) for src in paths]
+    if len(paths) != 2:
+        raise AlptkError(f"expected SRC DST (got {len(paths)} paths); several sources need --into DIR")
+    return [(paths[0], paths[1])]
