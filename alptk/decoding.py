@@ -42,11 +42,13 @@ class CTCPrefixScorer:
         padding = torch.arange(log_probs.shape[1], device=log_probs.device)[None, :] >= lengths[:, None]
         self.x = log_probs.float().masked_fill(padding[..., None], NEG_INF)
         self.x[..., blank].masked_fill_(padding, 0.0)
+        self.probs = self.x.double().exp()  # for the sums over frames, done as matrix products
         self.blank, self.eos = blank, eos
 
     def start(self, utterances: torch.Tensor) -> None:
         """One empty prefix for each entry of ``utterances`` (an utterance index)."""
-        self.utterances, self.length = utterances, 0
+        self._set_utterances(utterances)
+        self.length = 0
         self.rb = self.x[utterances, :, self.blank].cumsum(dim=1)
         self.rn = torch.full_like(self.rb, NEG_INF)
         self.psi = torch.zeros(len(utterances), device=self.x.device)
@@ -62,10 +64,10 @@ class CTCPrefixScorer:
         """``psi(h + c)`` for every hypothesis and token (hypotheses, vocab); for ``eos`` the probability that the
         output is exactly ``h``, for blank 0 (log -inf)."""
         total = torch.logaddexp(self.rn, self.rb)
-        x = self.x[self.utterances, self.length :]  # (hypotheses, frames >= length, vocab)
-        psi = torch.logsumexp(self._previous(total)[..., None] + x, dim=1)
+        psi = self._sum_over_frames(self._previous(total))
         if self.length:  # repeating the last label needs a blank in between
-            x_last = x.gather(2, self.last[:, None, None].expand(-1, x.shape[1], 1))[..., 0]
+            frames = torch.arange(self.length, self.x.shape[1], device=self.x.device)
+            x_last = self.x[self.utterances[:, None], frames[None, :], self.last[:, None]]
             psi.scatter_(1, self.last[:, None], torch.logsumexp(self._previous(self.rb) + x_last, dim=1)[:, None])
         psi[:, self.blank] = NEG_INF
         psi[:, self.eos] = total[:, -1]
@@ -86,7 +88,28 @@ class CTCPrefixScorer:
             rn_t, rb_t = torch.logaddexp(rn_t, previous[:, t]) + xc[:, t], torch.logaddexp(rn_t, rb_t) + xb[:, t]
             self.rn[:, length + t], self.rb[:, length + t] = rn_t, rb_t
         self.psi = torch.logsumexp(previous + xc, dim=1)
-        self.utterances, self.last, self.length = utterances, tokens, length + 1
+        self._set_utterances(utterances)
+        self.last, self.length = tokens, length + 1
+
+    def _set_utterances(self, utterances: torch.Tensor) -> None:
+        """Hypotheses' utterances, and the size of the runs of equal ones they come in (a beam's), else 1."""
+        self.utterances, self.run = utterances, 1
+        if len(utterances):
+            run = len(utterances) // len(torch.unique_consecutive(utterances))
+            groups = utterances.view(-1, run) if len(utterances) % run == 0 else None
+            if groups is not None and bool((groups == groups[:, :1]).all()):
+                self.run = run
+
+    def _sum_over_frames(self, phi: torch.Tensor) -> torch.Tensor:
+        """``log sum_t exp(phi[h, t] + x[h, length + t, c])`` (hypotheses, vocab), in probability space: one
+        float64 matrix product per run of hypotheses sharing an utterance, instead of an exp per (hypothesis,
+        frame, token). Sums below e^-745 times the largest term of ``phi`` underflow to -inf: such extensions
+        lose to any other by hundreds of nats."""
+        scale = phi.amax(dim=1, keepdim=True)
+        scale = torch.where(scale.isfinite(), scale, 0.0)
+        weights = (phi - scale).double().exp().view(-1, self.run, phi.shape[1])
+        probs = self.probs[:, self.length :][self.utterances[:: self.run]]  # (runs, frames, vocab)
+        return torch.bmm(weights, probs).view(len(phi), -1).log().float() + scale
 
 
 class LMScorer:
