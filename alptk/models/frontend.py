@@ -110,7 +110,7 @@ class FbankFrontend(nn.Module):
             nn.ReLU(),
             nn.Conv2d(config.channels, config.channels, 3, stride=2),
             nn.ReLU(),
-        )
+        ).to(memory_format=torch.channels_last)  # oneDNN's faster layout for these convolutions on CPUs
         self.project = nn.Linear(config.channels * self.subsampled(config.feat_dim), d_model)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -127,6 +127,6 @@ class FbankFrontend(nn.Module):
         x = self.cmvn(feats).masked_fill(~padding_mask(lengths, feats.shape[1])[..., None], 0.0)
         if self.specaugment is not None:
             x = self.specaugment(x, lengths)
-        x = self.conv(x.unsqueeze(1))  # (batch, channels, time', freq')
+        x = self.conv(x.unsqueeze(1).contiguous(memory_format=torch.channels_last))  # (batch, channels, time', freq')
         x = self.project(x.transpose(1, 2).flatten(2))
         return self.dropout(x), self.subsampled(lengths)
