@@ -6,11 +6,11 @@ set -euo pipefail
 
 size=default   # corpus size: tiny or default
 # Fine-tuned systems (name:config[:overrides]). asr_low and asr_low_scratch see the same 120 labelled
-# utterances; the scratch one may train as long as pre-training and fine-tuning together (800 + 200 updates),
+# utterances; the scratch one may train as long as pre-training and fine-tuning together (700 + 200 updates),
 # and stops when its dev token error has not improved for 2 validations.
 systems="asr:conf/finetune_asr.yaml
     asr_low:conf/finetune_asr_low.yaml
-    asr_low_scratch:conf/finetune_asr_low.yaml:init=null,max_steps=1000,patience=2
+    asr_low_scratch:conf/finetune_asr_low.yaml:init=null,max_steps=900,patience=2
     st:conf/finetune_st.yaml
     tts:conf/finetune_tts.yaml"
 # Joint decoding with CTC weight 0.4, the best on dev for ST (BLEU 14.6 against 12.8 at 0.3). The English systems
