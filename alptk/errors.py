@@ -1,8 +1,11 @@
-"""Errors a user can cause. The CLI prints them as one line and exits non-zero; bugs stay tracebacks."""
+"""Errors a user can cause. The CLI prints them as one line and exits with ``USER_ERROR``; bugs stay tracebacks
+(exit status 1)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+USER_ERROR = 2  # exit status of a user mistake or bad input: the one-line message says what to do
 
 
 class AlptkError(Exception):

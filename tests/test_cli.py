@@ -42,17 +42,17 @@ def test_every_command_has_help_with_an_example():
 
 def test_user_error_is_one_line_without_traceback(tmp_path: Path):
     result = run("data", "validate", str(tmp_path / "missing"))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path}/missing: not a directory"]
     debug = run("--debug", "data", "validate", str(tmp_path / "missing"))
-    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
 
 
 def test_validate_prints_problems_and_fails(tmp_path: Path):
     data = make_speech_dir(tmp_path, n_utts=3)
     assert run("data", "validate", str(data), "--fs", "16000").returncode == 0
     result = run("data", "validate", str(data), "--fs", "8000")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout.splitlines()[0] == f"{data}/wav.scp:1: spk0-utt000: sample rate 16000 Hz, expected 8000 Hz"
     assert result.stderr.strip() == f"error: {data}: 3 problems"
 
@@ -61,7 +61,7 @@ def test_bad_config_key_is_one_line(tmp_path: Path):
     data = make_speech_dir(tmp_path, n_utts=2)
     (tmp_path / "fbank.yaml").write_text("num_mel_bins: 40\nnum_mels: 80\n")
     result = run("features", "fbank", str(data), str(tmp_path / "out"), "--config", str(tmp_path / "fbank.yaml"))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().startswith(f"error: {tmp_path}/fbank.yaml: unknown key 'num_mels' (valid keys:")
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -79,10 +79,10 @@ def test_several_sets_in_one_process_with_into(tmp_path: Path):
         assert len((fbank / name / "feats.scp").read_text().splitlines()) == n_utts
         assert (fbank / name / "cmvn.ark").is_file()
     alone = run("features", "fbank", str(raw / "a"))
-    assert alone.returncode == 1
+    assert alone.returncode == 2
     assert alone.stderr.strip() == "error: expected SRC DST (got 1 paths); several sources need --into DIR"
     same_name = run("features", "fbank", str(raw / "a"), str(fbank / "a"), "--into", str(tmp_path / "out"))
-    assert same_name.returncode == 1
+    assert same_name.returncode == 2
     assert same_name.stderr.strip() == f"error: --into: two sources named 'a' would share {tmp_path}/out/a"
 
 
@@ -94,10 +94,10 @@ def test_tokenizer_commands_round_trip(tmp_path: Path):
     decoded = run("tokenizer", "decode", "--model", str(tmp_path / "tok"), "--kaldi", input=encoded.stdout)
     assert decoded.stdout == (data / "text").read_text()
     bad = run("tokenizer", "decode", "--model", str(tmp_path / "tok"), input="1 2\n3 x\n")
-    assert bad.returncode == 1 and bad.stderr.strip() == "error: <stdin>:2: expected token ids (integers)"
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: <stdin>:2: expected token ids (integers)"
 
 
 @pytest.mark.parametrize("args", [["data", "subset", "a", "b"], ["data", "format", "x", "y", "--speed-perturb", "a"]])
 def test_option_mistakes_are_one_line(tmp_path: Path, args: list[str]):
     result = run(*args, cwd=tmp_path)
-    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr

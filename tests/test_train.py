@@ -251,7 +251,7 @@ def test_config_errors(workdir: Path, tmp_path: Path):
 
     bad = write_config(tmp_path / "bad.yaml", config_dict(workdir, objectives={"ctc": {"stream": "paired"}}))
     result = run_alptk("pretrain", "--config", str(bad), "--exp", str(tmp_path / "bad"))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: objectives.ctc: unknown objective 'ctc' "
         "(choose from denoise, fastspeech, lm, masked_speech, mlm, s2t, stm, tts)"

@@ -14,7 +14,7 @@ from alptk.cli.features import app as features_app
 from alptk.cli.models import app as models_app
 from alptk.cli.tokenizer import app as tokenizer_app
 from alptk.cli.train import finetune, pretrain
-from alptk.errors import AlptkError
+from alptk.errors import USER_ERROR, AlptkError
 from alptk.progress import console
 from alptk.version import __version__
 
@@ -53,14 +53,14 @@ def root(
 
 
 def main() -> None:
-    """Entry point: a user error is one line on stderr and exit status 1 (``--debug`` shows the traceback)."""
+    """Entry point: a user error is one line on stderr and exit status 2 (``--debug`` shows the traceback)."""
     try:
         app()
     except AlptkError as err:
         if os.environ.get("ALPTK_DEBUG"):
             raise
         console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
-        sys.exit(1)
+        sys.exit(USER_ERROR)
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)
