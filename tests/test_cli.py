@@ -45,7 +45,7 @@ def test_user_error_is_one_line_without_traceback(tmp_path: Path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path}/missing: not a directory"]
     debug = run("--debug", "data", "validate", str(tmp_path / "missing"))
-    assert debug.returncode == 2 and "Traceback" in debug.stderr
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
 def test_validate_prints_problems_and_fails(tmp_path: Path):
