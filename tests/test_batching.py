@@ -36,6 +36,9 @@ def test_ranks_share_an_epoch_without_overlap(lengths: list[int]):
     first, second = (r.epoch_batches(0) for r in ranks)
     assert len(first) == len(second) > 0
     assert not {i for b in first for i in b} & {i for b in second for i in b}
+    whole = BucketBatchSampler(lengths, 20000, seed=4).epoch_batches(0)  # the one-process epoch, dealt in turns
+    assert first == whole[0 : 2 * len(first) : 2] and second == whole[1 : 2 * len(first) : 2]
+    assert len(first) == len(whole) // 2  # only an odd batch out is left over
 
 
 def test_item_longer_than_the_limit():

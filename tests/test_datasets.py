@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from alptk.data.batching import BucketBatchSampler, StreamBatchSampler
 from alptk.data.datasets import SpeechDataset, StreamDataset, TextDataset, collate, collate_streams
 from alptk.data.features import extract_fbank_dir
+from alptk.data.kaldi_dir import KaldiDir
 from alptk.data.tokenizer import Tokenizer, train_tokenizer
 from alptk.errors import DataError
 from tests.conftest import make_speech_dir
@@ -52,9 +53,14 @@ def dataset_text(fbank: Path, utt: str) -> str:
 
 def test_text_dataset_and_errors(prepared: tuple[Path, Path], tmp_path: Path):
     fbank, tok = prepared
-    text = TextDataset(fbank, Tokenizer(tok))
+    tokenizer = Tokenizer(tok)
+    text = TextDataset(fbank, tokenizer)
     batch = collate([text[0], text[1]])
-    assert batch.feats is None and batch.tokens.shape == (2, max(text.lengths[:2]))
+    assert batch.feats is None and batch.utts == text.utts[:2] and batch.tokens.shape == (2, max(text.lengths[:2]))
+    sentences = KaldiDir.load(fbank).tables["text"]
+    for row, utt in enumerate(batch.utts):
+        n = int(batch.token_lengths[row])
+        assert tokenizer.decode(batch.tokens[row, :n].tolist()) == sentences[utt] and not batch.tokens[row, n:].any()
     with pytest.raises(DataError, match=r"no text\.de table"):
         TextDataset(fbank, Tokenizer(tok), "text.de")
     with pytest.raises(DataError, match=r"no feats\.scp and utt2num_frames"):

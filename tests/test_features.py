@@ -64,8 +64,12 @@ def test_one_job_equals_two_jobs(tmp_path: Path):
     extract_fbank_dir(src, tmp_path / "two", nj=2)
     one = dict(kaldiio.load_scp_sequential(str(tmp_path / "one" / "feats.scp")))
     two = dict(kaldiio.load_scp_sequential(str(tmp_path / "two" / "feats.scp")))
+    assert sorted(p.name for p in (tmp_path / "two" / "data").iterdir()) == ["raw_fbank.1.ark", "raw_fbank.2.ark"]
     assert one.keys() == two.keys() and all(np.array_equal(one[k], two[k]) for k in one)
-    assert (tmp_path / "one" / "cmvn.ark").read_bytes() != b""
+    stats_one = kaldiio.load_mat(str(tmp_path / "one" / "cmvn.ark"))
+    stats_two = kaldiio.load_mat(str(tmp_path / "two" / "cmvn.ark"))
+    assert stats_one[0, -1] == sum(len(m) for m in one.values())  # the frame count: every utterance is in it
+    np.testing.assert_allclose(stats_two, stats_one, rtol=1e-9)  # the jobs' sums add up to the same statistics
 
 
 def test_wrong_sample_rate_names_the_utterance(tmp_path: Path):

@@ -120,17 +120,24 @@ def test_tts_synthesizes_audio_and_is_scored_by_asr(experiments: Path, system: s
 def test_retrieval_and_results_table(experiments: Path):
     root = experiments
     decode_dir(root / "pretrain", root / "test", root / "pretrain" / "decode_test", OPTIONS, "cpu", None)
-    result = score_decode_dir(root / "pretrain" / "decode_test", root / "test")
-    assert set(result["scores"]) == {f"{d}_R@{k}" for d in ("speech2text", "text2speech") for k in (1, 5)}
-    assert all(0 <= v <= 100 for v in result["scores"].values())
+    retrieval = score_decode_dir(root / "pretrain" / "decode_test", root / "test")
+    assert set(retrieval["scores"]) == {f"{d}_R@{k}" for d in ("speech2text", "text2speech") for k in (1, 5)}
+    assert all(0 <= v <= 100 for v in retrieval["scores"].values())
     decode_dir(root / "asr", root / "test", root / "asr" / "decode_test2", OPTIONS, "cpu", None)
-    score_decode_dir(root / "asr" / "decode_test2", root / "test")
-    data = write_results([root / "pretrain", root / "asr"], root / "RESULTS.md")
-    markdown = (root / "RESULTS.md").read_text()
-    assert markdown == results_markdown(data) and json.loads((root / "RESULTS.json").read_text()) == data
-    assert "## Environment" in markdown and f"- torch: `{torch.__version__}`" in markdown
-    assert "|system (test set)|speech2text_R@1|" in markdown
+    asr = score_decode_dir(root / "asr" / "decode_test2", root / "test")
+    write_results([root / "pretrain", root / "asr"], root / "RESULTS.md")
+    markdown, data = (root / "RESULTS.md").read_text(), json.loads((root / "RESULTS.json").read_text())
+    assert markdown == results_markdown(data)  # the JSON holds everything the tables show
+    pretrain, asr_system = data["systems"]
+    assert (pretrain["name"], pretrain["results"]) == ("pretrain", [retrieval])
+    assert (asr_system["name"], asr_system["task"], asr_system["init"]) == ("asr", "asr", str(root / "pretrain"))
+    assert asr in asr_system["results"] and asr_system["steps"] == 8 and asr_system["config"].endswith("asr/train.yaml")
+    assert data["environment"]["torch"] == torch.__version__ and "## Environment" in markdown
+    recalls = "|".join(str(retrieval["scores"][k]) for k in retrieval["scores"])
+    assert "|system (test set)|speech2text_R@1|" in markdown and f"|pretrain (test)|{recalls}|" in markdown
+    wer = asr["tables"]["WER"]
     assert "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|" in markdown
+    assert f"|test|6|12|{wer['Corr']}|{wer['Sub']}|{wer['Del']}|{wer['Ins']}|{wer['Err']}|{wer['S.Err']}|" in markdown
     assert f"- task: asr; init: `{root / 'pretrain'}`" in markdown
 
 

@@ -145,12 +145,31 @@ def test_rotary_scores_depend_on_relative_position_only():
     assert not torch.allclose(at(q, 3) @ at(k, 1), at(q, 3) @ at(k, 2), atol=1e-3)
 
 
+def runs(mask: torch.Tensor) -> list[int]:
+    """Lengths of the runs of True in a 1-d boolean mask."""
+    edges = torch.diff(torch.cat([torch.zeros(1), mask.float(), torch.zeros(1)])).nonzero().flatten()
+    return (edges[1::2] - edges[::2]).tolist()
+
+
 def test_specaugment_masks_only_in_training_and_inside_each_utterance():
-    augment = SpecAugment(SpecAugmentConfig(freq_masks=2, freq_width=10, time_masks=2, time_width=0.2))
-    x, lengths = torch.ones(4, 100, 80), torch.tensor([100, 60, 30, 10])
+    config = SpecAugmentConfig(freq_masks=2, freq_width=10, time_masks=2, time_width=0.2)
+    augment = SpecAugment(config)
+    draws, sizes = 50, [100, 60, 30, 10]
+    x, lengths = torch.ones(4 * draws, 100, 80), torch.tensor(sizes * draws)
     torch.manual_seed(1)
-    masked = augment.train()(x, lengths)
-    assert (masked == 0).any() and (masked == 0).float().mean() < 0.5
+    zero = augment.train()(x, lengths) == 0
+    time_masked = zero.all(-1)  # whole frames: at most 2 x 10 of the 80 bins are frequency-masked
+    for b, length in enumerate(lengths.tolist()):
+        freq_masked = zero[b, :length].all(0)  # whole bands: time masks cover at most 2 x 20 % of the frames
+        assert not time_masked[b, length:].any(), f"time mask in the padding of a {length}-frame utterance"
+        assert torch.equal(zero[b], time_masked[b, :, None] | freq_masked[None, :])  # nothing but bands and spans
+        time_width = max(1, int(length * config.time_width))
+        assert len(runs(time_masked[b])) <= config.time_masks and time_masked[b].sum() <= 2 * time_width
+        assert len(runs(freq_masked)) <= config.freq_masks and freq_masked.sum() <= 2 * config.freq_width
+    for i, length in enumerate(sizes):  # over the draws, time masks reach both ends of each utterance, not beyond
+        frames = time_masked[i::4].any(0).nonzero().flatten()
+        assert (frames.min(), frames.max()) == (0, length - 1)
+    assert 0 < zero.float().mean() < 0.5
     assert torch.equal(augment.eval()(x, lengths), x)
 
 
@@ -178,19 +197,25 @@ def test_every_head_trains(model: ALPModel):
     model.train()
     feats, lengths = torch.randn(2, 80, 80), torch.tensor([80, 64])
     memory, memory_lengths = model.encode_speech(feats, lengths)
-    tokens = torch.randint(4, 60, (2, 5))
-    text = model.encode_text(tokens, torch.tensor([5, 3]))
-    _, post, stop = model.decode_speech(torch.randn(2, 4, 160), torch.tensor([4, 3]), text, torch.tensor([5, 3]))
+    tokens, token_lengths = torch.randint(4, 60, (2, 5)), torch.tensor([5, 3])
+    text = model.encode_text(tokens, token_lengths)
+    _, post, stop = model.decode_speech(torch.randn(2, 4, 160), torch.tensor([4, 3]), text, token_lengths)
+    _, parallel, _ = model.decode_speech_parallel(text, token_lengths, torch.tensor([[1, 2, 1, 1, 1], [2, 1, 1, 0, 0]]))
     loss = (
-        model.decode_text(tokens, torch.tensor([5, 3]), memory, memory_lengths).logsumexp(-1).mean()
+        model.decode_text(tokens, token_lengths, memory, memory_lengths).logsumexp(-1).mean()
         + model.ctc_head(memory).mean()
         + post.mean()
         + stop.mean()
-        + model.text_matching(text, torch.tensor([5, 3])).sum()
+        + parallel.mean()
+        + model.duration_predictor(text, token_lengths).mean()
+        + model.speech_matching(memory, memory_lengths).sum()
+        + model.text_matching(text, token_lengths).sum()
     )
     loss.backward()
     assert model.text_head.embedding.weight is model.text_embedding.weight
-    assert model.text_embedding.weight.grad is not None and torch.isfinite(model.text_embedding.weight.grad).all()
+    gradients = {name: p.grad for name, p in model.named_parameters()}
+    untrained = [name for name, g in gradients.items() if g is None or not (g.isfinite().all() and g.any())]
+    assert untrained == []  # every parameter of every part gets a finite, non-zero gradient
     model.zero_grad()
     model.eval()
 

@@ -11,7 +11,7 @@ import torch
 from alptk.config import from_dict
 from alptk.data.datasets import Batch
 from alptk.data.tokenizer import Tokenizer, train_tokenizer
-from alptk.errors import ConfigError
+from alptk.errors import AlptkError, ConfigError
 from alptk.models.layers import padding_mask
 from alptk.models.model import ALPModel, ModelConfig
 from alptk.objectives import OBJECTIVES
@@ -97,7 +97,7 @@ def test_objective_streams_and_errors(tokenizer: Tokenizer):
         from_dict(OBJECTIVES.get("mlm").Config, {"mask_rate": 0.2}, "mlm")
     model = small_model(len(tokenizer))
     s2t = OBJECTIVES.get("s2t")
-    with pytest.raises(Exception, match=r"'<de>' is not in the tokenizer's vocabulary"):
+    with pytest.raises(AlptkError, match=r"^token '<de>' is not in the tokenizer's vocabulary$"):
         s2t(model, s2t.Config(start_token="<de>"), tokenizer)
 
 

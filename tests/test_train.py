@@ -216,13 +216,23 @@ def test_patience_stops_early_and_stays_stopped(workdir: Path, tmp_path: Path):
     no_batch_norm = {**MODEL_OPTIONS, "speech_encoder": {"type": "transformer", "layers": 1, **SMALL}}
     frozen = config_dict(workdir, max_steps=40, patience=2, optim={"lr": 0.0}, model_options=no_batch_norm)
     # with nothing learned (and no running statistics moving), validation never improves
-    config = write_config(tmp_path / "train.yaml", frozen)
-    for _ in range(2):  # the rerun finds the run finished, not a run to continue
-        result = run_alptk("pretrain", "--config", str(config), "--exp", str(tmp_path / "exp"), "--device", "cpu")
+    config, exp = write_config(tmp_path / "train.yaml", frozen), tmp_path / "exp"
+    command = ("pretrain", "--config", str(config), "--exp", str(exp), "--device", "cpu")
+
+    def finished_run() -> str:
+        result = run_alptk(*command)
         assert result.returncode == 0, result.stderr
-        summary = yaml.safe_load((tmp_path / "exp" / "summary.yaml").read_text())
+        summary = yaml.safe_load((exp / "summary.yaml").read_text())
         assert summary["steps"] == 12 and summary["stopped_early"] and summary["best"][0]["step"] == 4
-    assert "no better loss in 2 validations: stopping early" in result.stderr or "resuming" in result.stderr
+        return result.stderr
+
+    first = finished_run()
+    assert "step 12: no better loss in 2 validations: stopping early" in first and "resuming" not in first
+    metrics, checkpoint = (exp / "metrics.jsonl").read_text(), (exp / ckpt.CHECKPOINT).read_bytes()
+    assert max(json.loads(line)["step"] for line in metrics.splitlines()) == 12
+    rerun = finished_run()  # finds the run finished, not a run to continue
+    assert f"resuming {exp} from step 12" in rerun and "stopping early" not in rerun
+    assert (exp / "metrics.jsonl").read_text() == metrics and (exp / ckpt.CHECKPOINT).read_bytes() == checkpoint
 
 
 def test_config_errors(workdir: Path, tmp_path: Path):
