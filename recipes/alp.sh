@@ -246,6 +246,14 @@ stage_9() {
 
 titles=("" "data preparation" "audio formatting" "features" "tokenizer" "pre-training targets" "pre-training"
     "fine-tuning" "decoding" "scoring and RESULTS.md")
+# a stage that fails or is interrupted (Slurm's SIGTERM, Ctrl-C) says how to go on, and keeps its exit status
+on_exit() {
+    local status=$?
+    [ "${status}" -eq 0 ] || [ -z "${n:-}" ] ||
+        log "Stage ${n}: ${titles[n]} ended with status ${status}; './run.sh --stage ${n}' reruns it (training" \
+            "resumes from its last checkpoint)" >&2
+}
+trap on_exit EXIT
 for n in $(seq "${stage}" "${stop_stage}"); do
     log "Stage ${n}: ${titles[n]}"
     start=${SECONDS}

@@ -40,6 +40,9 @@ def test_template_help_and_unknown_option(tmp_path: Path):
     assert bad.returncode != 0 and "unknown option --no_such_option" in bad.stderr
     later = run_recipe(work, "--stage", "10")
     assert later.returncode != 0 and "stage 10 is not available in this version" in later.stderr
+    missing = run_recipe(work, "--stage", "3", "--stop_stage", "3")  # stage 2 never ran: no dump/raw
+    assert missing.returncode == 2, missing.stderr  # alptk's user-error status comes through the template
+    assert "Stage 3: features ended with status 2; './run.sh --stage 3' reruns it" in missing.stderr
 
 
 @pytest.mark.slow
