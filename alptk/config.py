@@ -1,10 +1,14 @@
-"""Typed configs: dataclasses filled from YAML files and ``key=value`` overrides, with clear errors."""
+"""Typed configs: dataclasses filled from YAML files and ``key=value`` overrides, with clear errors; the one reader
+of the YAML and JSON files alptk reads."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import operator
 import types
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,21 +17,44 @@ import yaml
 from alptk.errors import ConfigError
 
 T = TypeVar("T")
+LIMIT_TESTS = {">=": operator.ge, ">": operator.gt}  # the bounds check_limits knows
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; an empty file is an empty mapping."""
+    """Read a YAML mapping; an empty file is an empty mapping. Broken YAML is a ``ConfigError`` at its line."""
     path = Path(path)
+    try:
+        data = yaml.safe_load(_read_text(path))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: invalid YAML ({getattr(err, 'problem', None) or err})") from None
+    return _mapping({} if data is None else data, path)
+
+
+def load_json(path: str | Path) -> dict[str, Any]:
+    """Read a JSON object (what alptk writes: ``result.json``, ``RESULTS.json``). Broken JSON is a ``ConfigError``
+    at its line."""
+    path = Path(path)
+    try:
+        data = json.loads(_read_text(path))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}:{err.lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
+    return _mapping(data, path)
+
+
+def _read_text(path: Path) -> str:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    data = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: invalid YAML ({getattr(err, 'problem', err)})") from None
-    if data is None:
-        return {}
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {data[err.start]:#04x}); save it as UTF-8") from None
+
+
+def _mapping(data: Any, path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of options, got {type(data).__name__}")
     return data
@@ -63,6 +90,27 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
                 raise ConfigError(f"override '{item}': '{part}' is not a section")
         node[last] = yaml.safe_load(value)
     return from_dict(cls, data, str(path) if path is not None else cls.__name__)
+
+
+def check_limits(config: Any, limits: dict[str, str], where: str) -> None:
+    """Refuse numbers out of range: ``limits`` maps a dotted option (``*``: every entry of a mapping) to its bound,
+    e.g. ``{"max_steps": ">= 1", "streams.*.ratio": "> 0"}``; NaN is always out of range."""
+    for key, limit in limits.items():
+        test, bound = limit.split()
+        for name, value in _options(config, key.split(".")):
+            if value is not None and not LIMIT_TESTS[test](value, float(bound)):
+                raise ConfigError(f"{where}: {name} must be {limit}, got {value}")
+
+
+def _options(node: Any, parts: list[str], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """The values a dotted option names, each with its full name."""
+    if not parts:
+        yield prefix, node
+        return
+    head, *rest = parts
+    children = node.items() if head == "*" else [(head, node[head] if isinstance(node, dict) else getattr(node, head))]
+    for name, child in children:
+        yield from _options(child, rest, f"{prefix}.{name}" if prefix else name)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

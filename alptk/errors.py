@@ -16,6 +16,14 @@ class ConfigError(AlptkError):
     """A configuration file or option is invalid."""
 
 
+class StorageError(AlptkError):
+    """The file system refused a read or write: disk full, read-only, no permission, no such directory."""
+
+
+class JobError(AlptkError):
+    """A parallel job died, hung or ended without its result."""
+
+
 class DataError(AlptkError):
     """Bad input data, located by file, line and utterance where known."""
 

@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import kaldiio
-import numpy as np
 import torch
 import yaml
 
+from alptk.config import check_limits
 from alptk.data.audio import write_audio
 from alptk.data.batching import BucketBatchSampler
 from alptk.data.datasets import SpeechDataset, TextDataset, collate
 from alptk.data.fbank import FbankConfig, FbankExtractor, kaldi_scale
 from alptk.data.kaldi_dir import KaldiDir
+from alptk.data.sources import read_matrix
+from alptk.data.table import id_path
 from alptk.data.tokenizer import BOS
 from alptk.data.vocoder import fbank_to_waveform
 from alptk.decoding import Hypothesis, beam_search, generate_speech, generate_speech_parallel, greedy_search
@@ -48,6 +50,12 @@ class DecodeOptions:
     griffin_lim_iterations: int = 32
     spectrograms: int = 4  # PNGs of the first utterances' reference and generated spectrograms
     sample_rate: int = 16000
+    allow_pipes: bool = False  # read Kaldi pipe values of the data directory (they run shell commands)
+
+    def __post_init__(self) -> None:
+        positive = ("beam", "nbest", "max_length_ratio", "batch_frames", "tts_max_frames_per_token", "sample_rate")
+        at_least_zero = ("ctc_weight", "lm_weight", "griffin_lim_iterations", "spectrograms")
+        check_limits(self, {**dict.fromkeys(positive, "> 0"), **dict.fromkeys(at_least_zero, ">= 0")}, "decode")
 
 
 def objective_spec(exp: Experiment) -> tuple[dict[str, Any], str]:
@@ -135,7 +143,7 @@ def transcribe(exp: Experiment, dataset: SpeechDataset, options: DecodeOptions, 
 def recognize(exp: Experiment, data: Path, out: Path, options: DecodeOptions) -> dict[str, Any]:
     spec, field = objective_spec(exp)
     start = exp.tokenizer.token_id(spec.get("start_token", BOS))
-    dataset = SpeechDataset(data)
+    dataset = SpeechDataset(data, allow_pipes=options.allow_pipes)
     results = transcribe(exp, dataset, options, start, f"decoding {data}")
     decode = exp.tokenizer.decode
     write_text(out / "text", "".join(f"{u} {decode(h[0].tokens)}".rstrip() + "\n" for u, h in results.items()))
@@ -155,12 +163,12 @@ def synthesize(exp: Experiment, data: Path, out: Path, options: DecodeOptions, a
     (``feats.scp``, what intelligibility and MCD are measured on), and spectrogram PNGs."""
     spec, field = objective_spec(exp)
     parallel = spec["type"] == "fastspeech"
-    dataset = TextDataset(data, exp.tokenizer, field)
+    dataset = TextDataset(data, exp.tokenizer, field, options.allow_pipes)
     model, device = exp.model, next(exp.model.parameters()).device
     fbank = FbankConfig(sample_rate=options.sample_rate, num_mel_bins=model.config.n_mels)
     extractor = FbankExtractor(fbank)
     cmvn = model.frontend.cmvn
-    source = KaldiDir.load(data).tables
+    source = KaldiDir.load(data, options.allow_pipes).tables
     reference = source.get("feats.scp", {})
     tables: dict[str, dict[str, str]] = {"wav.scp": {}, "text": {}, "utt2spk": {}, "utt2num_frames": {}}
     (out / "wav").mkdir(exist_ok=True)
@@ -185,7 +193,7 @@ def synthesize(exp: Experiment, data: Path, out: Path, options: DecodeOptions, a
                 feats = extractor([kaldi_scale(wave)])[0]
                 gain = float(torch.exp((log_mel[: len(feats)].mean() - feats.mean()) / 2))  # back to the mel's level
                 wave = (wave * gain).clamp(-1, 1)
-                path = out / "wav" / f"{utt}.wav"
+                path = id_path(out / "wav", utt, ".wav")
                 write_audio(path, wave.numpy(), options.sample_rate)
                 feats = extractor([kaldi_scale(wave)])[0]
                 writer(utt, feats.numpy())
@@ -196,8 +204,9 @@ def synthesize(exp: Experiment, data: Path, out: Path, options: DecodeOptions, a
                 if len(tables["wav.scp"]) <= options.spectrograms:
                     panels = [("generated", log_mel.numpy())]
                     if utt in reference:
-                        panels.insert(0, ("reference", np.asarray(kaldiio.load_mat(reference[utt]))))
-                    plot_spectrograms(out / "spectrograms" / f"{utt}.png", panels)
+                        expected = read_matrix(reference[utt], options.allow_pipes, data / "feats.scp", utt=utt)
+                        panels.insert(0, ("reference", expected))
+                    plot_spectrograms(id_path(out / "spectrograms", utt, ".png"), panels)
             advance(len(batch_indices))
     tables["feats.scp"] = dict(line.split(maxsplit=1) for line in partial_scp.read_text().splitlines())
     partial_scp.unlink()
@@ -214,7 +223,7 @@ def synthesize(exp: Experiment, data: Path, out: Path, options: DecodeOptions, a
 @torch.inference_mode()
 def embed(exp: Experiment, data: Path, out: Path, options: DecodeOptions) -> dict[str, Any]:
     """Matching embeddings of every utterance's speech and text (a pre-trained model; zero-shot retrieval)."""
-    dataset = SpeechDataset(data, exp.tokenizer, "text")
+    dataset = SpeechDataset(data, exp.tokenizer, "text", options.allow_pipes)
     model, device = exp.model, next(exp.model.parameters()).device
     speech, text, utts = [], [], []
     for batch_indices in batches(dataset.lengths, options.batch_frames):

@@ -10,13 +10,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import kaldiio
 import numpy as np
-import yaml
 from safetensors.numpy import load_file
 
+from alptk.config import load_json, load_yaml
 from alptk.data.kaldi_dir import KaldiDir
-from alptk.data.table import read_table
+from alptk.data.sources import read_matrix
+from alptk.data.table import Entry, read_table
 from alptk.errors import DataError
 from alptk.files import write_text
 from alptk.scoring import (
@@ -35,10 +35,15 @@ EMBEDDINGS = "embeddings.safetensors"
 COUNT_COLUMNS = ("Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err")
 
 
-def read_text(path: Path) -> dict[str, str]:
+def read_decoded(path: Path) -> list[Entry]:
+    """The lines of a table ``alptk decode`` wrote."""
     if not path.is_file():
         raise DataError("missing: decode the data first", path)
-    return {e.key: e.value for e in read_table(path)}
+    return read_table(path)
+
+
+def read_text(path: Path) -> dict[str, str]:
+    return {e.key: e.value for e in read_decoded(path)}
 
 
 def _rates(name: str, refs: dict[str, str], hyps: dict[str, str], out: Path, hyp_file: Path, normalize: bool):
@@ -51,12 +56,13 @@ def _rates(name: str, refs: dict[str, str], hyps: dict[str, str], out: Path, hyp
     return row, report.confusions[:10]
 
 
-def score_decode_dir(decode: Path, ref_dir: Path, normalize: bool = False) -> dict[str, Any]:
-    """Score what ``alptk decode`` wrote in ``decode`` against the references in ``ref_dir``."""
-    info = yaml.safe_load((decode / DECODE_INFO).read_text()) if (decode / DECODE_INFO).is_file() else None
-    if info is None:
+def score_decode_dir(decode: Path, ref_dir: Path, normalize: bool = False, allow_pipes: bool = False) -> dict[str, Any]:
+    """Score what ``alptk decode`` wrote in ``decode`` against the references in ``ref_dir`` (``allow_pipes``: read
+    Kaldi pipe values, which run shell commands)."""
+    info = load_yaml(decode / DECODE_INFO) if (decode / DECODE_INFO).is_file() else None
+    if not info:
         raise DataError(f"no {DECODE_INFO}: not a decode directory", decode)
-    tables = KaldiDir.load(ref_dir).tables
+    tables = KaldiDir.load(ref_dir, allow_pipes).tables
     result: dict[str, Any] = {
         "task": info["task"],
         "exp": info["exp"],
@@ -83,7 +89,8 @@ def score_decode_dir(decode: Path, ref_dir: Path, normalize: bool = False) -> di
                 {k: round(v, 1) for k, v in bleu_chrf(tables[field], hyps, decode / "text").items()}
             )
         if info["task"] == "tts" and "feats.scp" in tables:
-            result["scores"]["MCD"] = round(_mcd(tables["feats.scp"], decode / "feats.scp"), 2)
+            mcd = _mcd(ref_dir / "feats.scp", tables["feats.scp"], decode / "feats.scp", allow_pipes)
+            result["scores"]["MCD"] = round(mcd, 2)
     else:
         embeddings = decode / EMBEDDINGS
         if not embeddings.is_file():
@@ -95,12 +102,15 @@ def score_decode_dir(decode: Path, ref_dir: Path, normalize: bool = False) -> di
     return result
 
 
-def _mcd(reference: dict[str, str], synthesized_scp: Path) -> float:
-    synthesized = read_text(synthesized_scp)
+def _mcd(reference_scp: Path, references: dict[str, str], synthesized_scp: Path, allow_pipes: bool) -> float:
+    """Mean mel cepstral distortion of the synthesized utterances that have reference features."""
     values = [
-        mel_cepstral_distortion(np.asarray(kaldiio.load_mat(reference[utt])), np.asarray(kaldiio.load_mat(location)))
-        for utt, location in synthesized.items()
-        if utt in reference
+        mel_cepstral_distortion(
+            read_matrix(references[entry.key], allow_pipes, reference_scp, utt=entry.key),
+            read_matrix(entry.value, allow_pipes, synthesized_scp, entry.line, entry.key),
+        )
+        for entry in read_decoded(synthesized_scp)
+        if entry.key in references
     ]
     if not values:
         raise DataError("no synthesized utterance has reference features", synthesized_scp)
@@ -149,8 +159,8 @@ def gather(exps: list[Path]) -> dict[str, Any]:
         summary_file = exp / "summary.yaml"
         if not summary_file.is_file():
             raise DataError("no summary.yaml: not a finished experiment", exp)
-        summary = yaml.safe_load(summary_file.read_text())
-        results = [json.loads(p.read_text()) for p in sorted(exp.glob(f"decode*/{RESULT}"))]
+        summary = load_yaml(summary_file)
+        results = [load_json(p) for p in sorted(exp.glob(f"decode*/{RESULT}"))]
         systems.append({"name": exp.name, "config": str(exp / "train.yaml"), **summary, "results": results})
     return {"environment": environment(), "systems": systems}
 

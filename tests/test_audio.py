@@ -43,8 +43,9 @@ def test_read_pipe_and_wav_ark(tmp_path: Path):
 
 
 def test_pipe_needs_permission(tmp_path: Path):
-    with pytest.raises(DataError, match="is a pipe, which would run a shell command; pass --allow-pipes"):
-        read_audio("echo hi |")
+    with pytest.raises(DataError, match="is a Kaldi pipe, which runs a shell command; pass --allow-pipes"):
+        read_audio(f"touch {tmp_path}/ran |")
+    assert not (tmp_path / "ran").exists()
 
 
 def test_resample_matches_torchaudio_and_speed_changes_length():

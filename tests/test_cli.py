@@ -97,7 +97,17 @@ def test_tokenizer_commands_round_trip(tmp_path: Path):
     assert bad.returncode == 2 and bad.stderr.strip() == "error: <stdin>:2: expected token ids (integers)"
 
 
-@pytest.mark.parametrize("args", [["data", "subset", "a", "b"], ["data", "format", "x", "y", "--speed-perturb", "a"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["data", "subset", "a", "b"],
+        ["data", "format", "x", "y", "--speed-perturb", "a"],
+        ["data", "format", "x", "y", "--nj", "0"],
+        ["features", "fbank", "x", "y", "--nj", "-2"],
+    ],
+)
 def test_option_mistakes_are_one_line(tmp_path: Path, args: list[str]):
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    if "--nj" in args:
+        assert result.stderr.strip() == f"error: --nj must be at least 1, got {args[-1]}"

@@ -121,7 +121,7 @@ def test_missing_spk2utt(speech_dir: Path):
 
 def test_missing_audio_file(speech_dir: Path):
     Path(KaldiDir.load(speech_dir).tables["wav.scp"]["spk1-utt001"]).unlink()
-    assert only_problem(speech_dir).startswith(f"{speech_dir}/wav.scp:4: spk1-utt001: audio file '")
+    assert only_problem(speech_dir).startswith(f"{speech_dir}/wav.scp:4: spk1-utt001: file '")
 
 
 def test_unreadable_audio_file(speech_dir: Path):
@@ -173,7 +173,7 @@ def test_pipe_rejected_unless_allowed(speech_dir: Path):
     path = KaldiDir.load(speech_dir).tables["wav.scp"]["spk0-utt000"]
     edit(speech_dir / "wav.scp", f"spk0-utt000 {path}", f"spk0-utt000 cat {path} |")
     problem = only_problem(speech_dir)
-    assert problem.startswith(f"{speech_dir}/wav.scp:1: spk0-utt000: 'cat {path} |' is a pipe")
+    assert problem.startswith(f"{speech_dir}/wav.scp:1: spk0-utt000: 'cat {path} |' is a Kaldi pipe")
     assert "--allow-pipes" in problem
     assert validate_dir(speech_dir, allow_pipes=True) == []
 

@@ -15,7 +15,9 @@ from alptk.cli.models import app as models_app
 from alptk.cli.tokenizer import app as tokenizer_app
 from alptk.cli.train import finetune, pretrain
 from alptk.errors import USER_ERROR, AlptkError
+from alptk.files import storage_error
 from alptk.progress import console
+from alptk.train.preemption import Interrupted
 from alptk.version import __version__
 
 app = typer.Typer(
@@ -53,14 +55,18 @@ def root(
 
 
 def main() -> None:
-    """Entry point: a user error is one line on stderr and exit status 2 (``--debug`` shows the traceback)."""
+    """Entry point: a user error, or a file the system refused to read or write (an ``OSError``: disk full,
+    permissions, a missing file), is one line on stderr and exit status 2 (``--debug`` shows the traceback)."""
     try:
         app()
-    except AlptkError as err:
+    except (AlptkError, OSError) as err:
         if os.environ.get("ALPTK_DEBUG"):
             raise
-        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        message = storage_error(err) if isinstance(err, OSError) else err
+        console.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True, highlight=False)
         sys.exit(USER_ERROR)
+    except Interrupted as err:  # training saved its checkpoint and said how to resume: 128 + the signal's number
+        sys.exit(err.status)
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)

@@ -34,7 +34,7 @@ def validate(
         print(problem)
     if problems:
         shown = f" (first {max_problems} shown)" if len(problems) > max_problems else ""
-        raise AlptkError(f"{data_dir}: {len(problems)} problems{shown}")
+        raise AlptkError(f"{data_dir}: {len(problems)} problem{'s' if len(problems) > 1 else ''}{shown}")
     log(f"{data_dir}: valid")
 
 

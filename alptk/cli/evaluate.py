@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from alptk.cli.options import AllowPipes
+
 
 def decode(
     exp: Path = typer.Option(..., help="Trained experiment directory."),
@@ -20,6 +22,7 @@ def decode(
     asr_exp: Path = typer.Option(None, help="tts: transcribe the synthesized speech with this ASR experiment."),
     fs: int = typer.Option(16000, help="tts: sample rate of the synthesized audio (the features' rate)."),
     device: str = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when available)."),
+    allow_pipes: bool = AllowPipes,
 ) -> None:
     """Decode a data directory as the experiment's task says: text hypotheses (asr, st), audio (tts), or
     matching embeddings (a pre-trained model: zero-shot retrieval). Writes OUT/decode.yaml with the real-time factor.
@@ -37,6 +40,7 @@ def decode(
         nbest=nbest,
         batch_frames=batch_frames,
         sample_rate=fs,
+        allow_pipes=allow_pipes,
     )
     if device is None:
         import torch
@@ -50,6 +54,7 @@ def score(
     decode_dir: Path = typer.Argument(..., help="What alptk decode wrote."),
     ref: Path = typer.Option(..., help="Data dir with the references (text, text.fr; feats.scp for MCD)."),
     normalize: bool = typer.Option(False, help="Lowercase and drop punctuation before WER/CER."),
+    allow_pipes: bool = AllowPipes,
 ) -> None:
     """Score a decode directory: WER/CER (asr), BLEU/chrF (st), intelligibility CER and MCD (tts), or retrieval
     recall (pre-trained). Writes DECODE_DIR/result.json, result.md and alignments.
@@ -59,7 +64,7 @@ def score(
     from alptk.progress import log
     from alptk.results import score_decode_dir
 
-    result = score_decode_dir(decode_dir, ref, normalize)
+    result = score_decode_dir(decode_dir, ref, normalize, allow_pipes)
     log(f"{decode_dir}: " + ", ".join(f"{k} {v}" for k, v in result["scores"].items()))
 
 

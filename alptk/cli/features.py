@@ -52,6 +52,7 @@ def kmeans(
     cmvn: Path = typer.Option(None, help="Kaldi cmvn.ark to normalize with (default: the first dir's)."),
     iterations: int = typer.Option(20, help="Lloyd iterations."),
     seed: int = typer.Option(0, help="Sampling and seeding."),
+    allow_pipes: bool = AllowPipes,
 ) -> None:
     """Fit k-means on CMVN-normalized stacks of 4 fbank frames: targets for ``masked_speech`` (quantizer: kmeans).
 
@@ -66,8 +67,8 @@ def kmeans(
     from alptk.train.checkpoint import save_weights
 
     start = time.perf_counter()
-    mean, std = (torch.from_numpy(a).float() for a in read_cmvn(cmvn or dirs[0] / "cmvn.ark"))
-    datasets = [SpeechDataset(d) for d in dirs]
+    mean, std = (torch.from_numpy(a).float() for a in read_cmvn(cmvn or dirs[0] / "cmvn.ark", allow_pipes))
+    datasets = [SpeechDataset(d, allow_pipes=allow_pipes) for d in dirs]
     items = [(d, i) for d, dataset in enumerate(datasets) for i in range(len(dataset))]
     order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
     stacks, total = [], 0

@@ -6,9 +6,18 @@ import typer
 
 from alptk.errors import AlptkError
 
-Jobs = typer.Option(1, "--nj", help="Number of parallel jobs (processes).")
+
+def _jobs(value: int) -> int:
+    if value < 1:
+        raise AlptkError(f"--nj must be at least 1, got {value}")
+    return value
+
+
+Jobs = typer.Option(1, "--nj", callback=_jobs, help="Number of parallel jobs (processes).")
 AllowPipes = typer.Option(
-    False, "--allow-pipes", help="Run Kaldi pipe entries (`command |`) in wav.scp; they execute shell commands."
+    False,
+    "--allow-pipes",
+    help="Read Kaldi pipe values (`command |`, `-`) of wav.scp and feats.scp; they run shell commands.",
 )
 Into = typer.Option(
     None, help="Treat every path as a source and write each to INTO/<its name> (several sets in one process)."

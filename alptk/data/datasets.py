@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from alptk.data.kaldi_dir import KaldiDir
+from alptk.data.sources import read_matrix
 from alptk.data.tokenizer import Tokenizer
 from alptk.errors import DataError
 
@@ -43,11 +44,18 @@ def _tokenize(kaldi_dir: KaldiDir, where: Path, field: str, tokenizer: Tokenizer
 class SpeechDataset(torch.utils.data.Dataset):
     """Fbank matrices of a feature directory (``feats.scp``), with token targets from ``text_field`` if given."""
 
-    def __init__(self, data_dir: str | Path, tokenizer: Tokenizer | None = None, text_field: str | None = None):
+    def __init__(
+        self,
+        data_dir: str | Path,
+        tokenizer: Tokenizer | None = None,
+        text_field: str | None = None,
+        allow_pipes: bool = False,
+    ):
         data_dir = Path(data_dir)
-        kaldi_dir = KaldiDir.load(data_dir)
+        kaldi_dir = KaldiDir.load(data_dir, allow_pipes)
         if "feats.scp" not in kaldi_dir.tables or "utt2num_frames" not in kaldi_dir.tables:
             raise DataError("no feats.scp and utt2num_frames: extract features first (template stage 3)", data_dir)
+        self.feats_scp, self.allow_pipes = data_dir / "feats.scp", allow_pipes
         self.utts = kaldi_dir.utterances
         self.locations = [kaldi_dir.tables["feats.scp"][u] for u in self.utts]
         self.lengths = [int(kaldi_dir.tables["utt2num_frames"][u]) for u in self.utts]
@@ -62,16 +70,17 @@ class SpeechDataset(torch.utils.data.Dataset):
         return len(self.utts)
 
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor, list[int] | None]:
-        feats = torch.from_numpy(np.array(kaldiio.load_mat(self.locations[index]), dtype=np.float32))  # writable copy
+        matrix = read_matrix(self.locations[index], self.allow_pipes, self.feats_scp, utt=self.utts[index])
+        feats = torch.from_numpy(np.array(matrix, dtype=np.float32))  # writable copy
         return self.utts[index], feats, self.tokens[index] if self.tokens is not None else None
 
 
 class TextDataset(torch.utils.data.Dataset):
     """Token sequences of a data directory's ``field`` table (e.g. the text-only set's ``text``)."""
 
-    def __init__(self, data_dir: str | Path, tokenizer: Tokenizer, field: str = "text"):
+    def __init__(self, data_dir: str | Path, tokenizer: Tokenizer, field: str = "text", allow_pipes: bool = False):
         data_dir = Path(data_dir)
-        kaldi_dir = KaldiDir.load(data_dir)
+        kaldi_dir = KaldiDir.load(data_dir, allow_pipes)
         self.utts = kaldi_dir.utterances
         tokens = _tokenize(kaldi_dir, data_dir, field, tokenizer)
         self.tokens = [tokens[u] for u in self.utts]
@@ -99,7 +108,8 @@ def collate(items: list[tuple[str, torch.Tensor | None, list[int] | None]]) -> B
 
 
 class StreamDataset(torch.utils.data.Dataset):
-    """Several named datasets behind one index space of ``(stream, index)``, for one DataLoader over all streams."""
+    """Several named datasets behind one index space of ``(stream, index)``, for one DataLoader over all streams.
+    An item that cannot be read is its ``DataError``, which ``StreamLoader`` raises in the training process."""
 
     def __init__(self, streams: dict[str, SpeechDataset | TextDataset]):
         self.streams = streams
@@ -109,9 +119,24 @@ class StreamDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, key: tuple[str, int]) -> tuple[str, tuple[str, torch.Tensor | None, list[int] | None]]:
         stream, index = key
-        return stream, self.streams[stream][index]
+        try:
+            return stream, self.streams[stream][index]
+        except DataError as err:
+            return stream, err
 
 
-def collate_streams(items: list[tuple[str, tuple]]) -> tuple[str, Batch]:
-    """Collate one stream's items (a batch never mixes streams)."""
-    return items[0][0], collate([item for _, item in items])
+def collate_streams(items: list[tuple[str, tuple | DataError]]) -> tuple[str, Batch | DataError]:
+    """Collate one stream's items (a batch never mixes streams); a batch with an unreadable item is its error."""
+    errors = [item for _, item in items if isinstance(item, DataError)]
+    return items[0][0], errors[0] if errors else collate([item for _, item in items])
+
+
+class StreamLoader(torch.utils.data.DataLoader):
+    """A DataLoader of ``(stream, Batch)`` that raises an unreadable item's ``DataError`` as the one-line error it
+    is (torch would raise it from a worker process as a new error holding the worker's traceback)."""
+
+    def __iter__(self) -> Iterator[tuple[str, Batch]]:
+        for stream, batch in super().__iter__():
+            if isinstance(batch, DataError):
+                raise batch
+            yield stream, batch

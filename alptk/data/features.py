@@ -13,12 +13,14 @@ import torch
 from alptk.data.audio import iter_utterance_audio, order_by_recording
 from alptk.data.fbank import FbankConfig, FbankExtractor, kaldi_scale
 from alptk.data.kaldi_dir import TEXT_TABLE, KaldiDir, table_names
+from alptk.data.sources import read_matrix
 from alptk.errors import DataError
-from alptk.files import atomic_path, tmp_name
+from alptk.files import atomic_open, atomic_path
 from alptk.parallel import run_jobs, split_evenly
 
 COPIED_TABLES = ("utt2spk", "text", "utt2dur")  # and text.<lang>
 BATCH_SAMPLES = 16000 * 60  # audio given to the extractor at once
+STAGED = ".new"  # suffix of a finished job's ark until every job has finished
 
 
 @dataclass
@@ -35,23 +37,33 @@ def extract_fbank_dir(
 ) -> FeatureStats:
     """Write ``dst``: ``feats.scp`` over ``data/raw_fbank.<job>.ark``, ``utt2num_frames``, ``cmvn.ark``, and tables.
 
-    Arks are written under temporary names and renamed when complete; ``feats.scp`` is written last, so
-    an interrupted run never leaves a ``feats.scp`` pointing into a partial ark.
+    Each job writes its ark whole beside its final name; only when every job has succeeded are the old tables
+    removed and the arks renamed into place, and ``feats.scp`` is written last. A run that fails or is interrupted
+    leaves the previous output intact, or no ``feats.scp``: never one pointing into a partial or newer ark.
     """
     src, dst = Path(src), Path(dst)
     config = config or FbankConfig()
-    source = KaldiDir.load(src)
+    source = KaldiDir.load(src, allow_pipes)
     if "wav.scp" not in source.tables:
         raise DataError("no wav.scp: nothing to extract features from", src)
-    if dst.is_dir():
-        for name in [*table_names(dst), "cmvn.ark"]:
-            (dst / name).unlink(missing_ok=True)
     utts = order_by_recording(source)
+    chunks = split_evenly(utts, nj)
+    arks = [dst / "data" / f"raw_fbank.{index}.ark" for index in range(1, len(chunks) + 1)]
+    staged = [ark.with_name(ark.name + STAGED) for ark in arks]
     jobs = [
-        (source.subset(chunk), chunk, src, dst / "data" / f"raw_fbank.{index}.ark", config, allow_pipes)
-        for index, chunk in enumerate(split_evenly(utts, nj), 1)
+        (source.subset(chunk), chunk, src, ark, new, config, allow_pipes)
+        for chunk, ark, new in zip(chunks, arks, staged, strict=True)
     ]
-    results = run_jobs(_fbank_job, jobs, len(utts), f"fbank {src}")
+    try:
+        results = run_jobs(_fbank_job, jobs, len(utts), f"fbank {src}", dst / "data")
+    except BaseException:
+        for path in staged:
+            path.unlink(missing_ok=True)
+        raise
+    for name in [*table_names(dst), "cmvn.ark"]:
+        (dst / name).unlink(missing_ok=True)
+    for new, ark in zip(staged, arks, strict=True):
+        os.replace(new, ark)
     tables: dict[str, dict[str, str]] = {"feats.scp": {}, "utt2num_frames": {}}
     stats = np.zeros((2, config.num_mel_bins + 1), dtype=np.float64)
     seconds = 0.0
@@ -71,60 +83,67 @@ def extract_fbank_dir(
 
 
 def _fbank_job(
-    kaldi_dir: KaldiDir, utts: list[str], src: Path, ark: Path, config: FbankConfig, allow_pipes: bool, advance
+    kaldi_dir: KaldiDir,
+    utts: list[str],
+    src: Path,
+    ark: Path,
+    staged: Path,
+    config: FbankConfig,
+    allow_pipes: bool,
+    advance,
 ) -> tuple[list[tuple[str, str, int]], np.ndarray, float]:
-    """Extract one job's utterances into one ark; returns scp entries, CMVN stats and audio seconds."""
+    """Extract one job's utterances into ``staged``, to be renamed to ``ark``; returns scp entries (into ``ark``),
+    CMVN stats and audio seconds."""
     extractor = FbankExtractor(config)
-    ark.parent.mkdir(parents=True, exist_ok=True)
     stats = np.zeros((2, config.num_mel_bins + 1), dtype=np.float64)
     entries: list[tuple[str, str, int]] = []
     batch: list[tuple[str, torch.Tensor]] = []
     seconds = 0.0
-    tmp = tmp_name(ark)
-    try:
-        with open(tmp, "wb") as f:
+    with atomic_open(staged, "wb") as f:
 
-            def flush() -> None:
-                feats = extractor([wave for _, wave in batch])
-                for (utt, _), mat in zip(batch, feats, strict=True):
-                    mat = mat.numpy()
-                    f.write(f"{utt} ".encode())
-                    entries.append((utt, f"{ark}:{f.tell()}", len(mat)))
-                    kaldiio.matio.write_array(f, mat)
-                    stats[0, :-1] += mat.sum(axis=0, dtype=np.float64)
-                    stats[1, :-1] += np.square(mat, dtype=np.float64).sum(axis=0)
-                    stats[0, -1] += len(mat)
-                advance(len(batch))
-                batch.clear()
+        def flush() -> None:
+            feats = extractor([wave for _, wave in batch])
+            for (utt, _), mat in zip(batch, feats, strict=True):
+                mat = mat.numpy()
+                f.write(f"{utt} ".encode())
+                entries.append((utt, f"{ark}:{f.tell()}", len(mat)))
+                kaldiio.matio.write_array(f, mat)
+                stats[0, :-1] += mat.sum(axis=0, dtype=np.float64)
+                stats[1, :-1] += np.square(mat, dtype=np.float64).sum(axis=0)
+                stats[0, -1] += len(mat)
+            advance(len(batch))
+            batch.clear()
 
-            pending = 0
-            for utt, samples, rate in iter_utterance_audio(kaldi_dir, utts, src, allow_pipes):
-                if rate != config.sample_rate:
-                    raise DataError(
-                        f"sample rate {rate} Hz, but the fbank config expects {config.sample_rate} Hz "
-                        "(format the directory first: template stage 2)",
-                        src / "wav.scp",
-                        utt=utt,
-                    )
-                if extractor.num_frames(len(samples)) == 0:
-                    raise DataError(f"shorter than one frame ({len(samples)} samples)", src / "wav.scp", utt=utt)
-                batch.append((utt, kaldi_scale(samples)))
-                seconds += len(samples) / rate
-                pending += len(samples)
-                if pending >= BATCH_SAMPLES:
-                    flush()
-                    pending = 0
-            if batch:
+        pending = 0
+        for utt, samples, rate in iter_utterance_audio(kaldi_dir, utts, src, allow_pipes):
+            if rate != config.sample_rate:
+                raise DataError(
+                    f"sample rate {rate} Hz, but the fbank config expects {config.sample_rate} Hz "
+                    "(format the directory first: template stage 2)",
+                    src / "wav.scp",
+                    utt=utt,
+                )
+            if extractor.num_frames(len(samples)) == 0:
+                raise DataError(f"shorter than one frame ({len(samples)} samples)", src / "wav.scp", utt=utt)
+            batch.append((utt, kaldi_scale(samples)))
+            seconds += len(samples) / rate
+            pending += len(samples)
+            if pending >= BATCH_SAMPLES:
                 flush()
-        os.replace(tmp, ark)
-    finally:
-        tmp.unlink(missing_ok=True)
+                pending = 0
+        if batch:
+            flush()
     return entries, stats, seconds
 
 
-def read_cmvn(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def read_cmvn(path: str | Path, allow_pipes: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation from Kaldi global CMVN stats (a 2 x (dim + 1) matrix)."""
-    stats = kaldiio.load_mat(str(path))
+    try:
+        stats = read_matrix(str(path), allow_pipes)
+    except DataError as err:
+        raise DataError(f"CMVN statistics: {err.reason}") from None
+    if stats.shape[0] != 2 or stats[0, -1] <= 0:
+        raise DataError(f"CMVN statistics: '{path}' is not a 2 x (dim + 1) matrix of Kaldi statistics with frames")
     count = stats[0, -1]
     mean = stats[0, :-1] / count
     var = np.maximum(stats[1, :-1] / count - mean**2, 1e-20)

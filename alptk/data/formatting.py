@@ -13,6 +13,7 @@ from alptk.data.audio import (
     write_audio,
 )
 from alptk.data.kaldi_dir import TEXT_TABLE, KaldiDir, table_names
+from alptk.data.table import id_path
 from alptk.errors import DataError
 from alptk.parallel import run_jobs, split_evenly
 
@@ -39,7 +40,7 @@ def format_dir(
         raise DataError(f"unsupported audio format '{audio_format}' (choose from {', '.join(AUDIO_FORMATS)})")
     if not speed_factors or any(f <= 0 for f in speed_factors):
         raise DataError(f"speed factors must be positive, got {speed_factors}")
-    source = KaldiDir.load(src)
+    source = KaldiDir.load(src, allow_pipes)
     if "wav.scp" not in source.tables:
         raise DataError("no wav.scp: nothing to format", src)
     if dst.is_dir():  # an interrupted run must not leave tables that look complete
@@ -59,7 +60,7 @@ def format_dir(
         )
         for index, chunk in enumerate(split_evenly(utts, nj), 1)
     ]
-    written = [item for job in run_jobs(_format_job, jobs, len(utts), f"format {src}") for item in job]
+    written = [item for job in run_jobs(_format_job, jobs, len(utts), f"format {src}", dst / "data") for item in job]
     tables: dict[str, dict[str, str]] = {"wav.scp": {}, "utt2num_samples": {}, "utt2dur": {}}
     for utt, factor, path, num_samples in written:
         key = perturbed_id(utt, factor)
@@ -92,7 +93,7 @@ def _format_job(
         samples = resample(samples, rate, fs)
         for factor in speed_factors:
             perturbed = samples if factor == 1.0 else speed_perturb(samples, fs, factor)
-            path = audio_dir / f"{perturbed_id(utt, factor)}.{audio_format}"
+            path = id_path(audio_dir, perturbed_id(utt, factor), f".{audio_format}")
             write_audio(path, perturbed, fs)
             written.append((utt, factor, str(path), len(perturbed)))
         advance()

@@ -14,15 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import kaldiio
-
 from alptk.data.audio import audio_info
-from alptk.data.table import Entry, byte_order, read_table, write_table
+from alptk.data.sources import pipe_problem, read_matrix
+from alptk.data.table import Entry, byte_order, id_problem, read_table, write_table
 from alptk.errors import DataError, locate
 from alptk.files import backup_files
 from alptk.parallel import split_evenly
 
 UTT_TABLES = ("utt2spk", "text", "utt2dur", "utt2num_samples", "segments", "feats.scp", "utt2num_frames")
+DATA_TABLES = ("wav.scp", "feats.scp")  # tables whose values name data to read: files, ark entries or pipes
 TEXT_TABLE = re.compile(r"^text\.[A-Za-z0-9_-]+$")
 BACKUP_DIR = ".backup"
 DURATION_TOLERANCE = 0.01  # seconds
@@ -51,11 +51,15 @@ class KaldiDir:
     tables: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: str | Path) -> KaldiDir:
-        """Read a directory whose tables are consistent; the first problem raises ``DataError``."""
+    def load(cls, path: str | Path, allow_pipes: bool = False) -> KaldiDir:
+        """Read a directory whose tables are consistent; the first problem raises ``DataError``, a pipe first
+        (without ``allow_pipes``: commands that only copy values, never reading them, allow them)."""
         path = Path(path)
         problems: list[str] = []
         tables = _check_tables(path, _read_tables(path, problems), problems)
+        pipes = [] if allow_pipes else _pipe_problems(path, tables)
+        if pipes:
+            raise DataError(pipes[0])
         if problems:
             more = f" ({len(problems) - 1} more problems)" if len(problems) > 1 else ""
             raise DataError(f"{problems[0]}{more}; `alptk data validate {path}` lists them, `alptk data fix` repairs")
@@ -125,10 +129,21 @@ def validate_dir(
     path = Path(path)
     problems: list[str] = []
     tables = _check_tables(path, _read_tables(path, problems), problems)
+    problems += [] if allow_pipes else _pipe_problems(path, tables)
     if check_audio and not problems:
         _check_audio(path, tables, fs, allow_pipes, problems)
-        _check_features(path, tables, problems)
+        _check_features(path, tables, allow_pipes, problems)
     return problems
+
+
+def _pipe_problems(path: Path, tables: dict[str, dict[str, Entry]]) -> list[str]:
+    """The values of the data tables that would run a shell command (or read standard input) if read."""
+    return [
+        locate(problem, path / name, entry.line, key)
+        for name in DATA_TABLES
+        for key, entry in tables.get(name, {}).items()
+        if (problem := pipe_problem(entry.value))
+    ]
 
 
 def _check_audio(
@@ -173,14 +188,14 @@ def _check_audio(
             problems.append(locate(reason, path / "utt2num_samples", entry.line, utt))
 
 
-def _check_features(path: Path, tables: dict[str, dict[str, Entry]], problems: list[str]) -> None:
+def _check_features(path: Path, tables: dict[str, dict[str, Entry]], allow_pipes: bool, problems: list[str]) -> None:
     """Feature matrices readable, with as many frames as ``utt2num_frames`` says."""
     num_frames = tables.get("utt2num_frames", {})
     for utt, entry in tables.get("feats.scp", {}).items():
         try:
-            frames = kaldiio.load_mat(entry.value).shape[0]
-        except Exception as err:
-            problems.append(locate(f"cannot read features '{entry.value}': {err}", path / "feats.scp", entry.line, utt))
+            frames = read_matrix(entry.value, allow_pipes).shape[0]
+        except DataError as err:
+            problems.append(locate(f"cannot read features: {err.reason}", path / "feats.scp", entry.line, utt))
             continue
         if utt in num_frames and int(num_frames[utt].value) != frames:
             reason = f"says {num_frames[utt].value} frames but feats.scp has {frames}"
@@ -201,9 +216,11 @@ def _check_tables(path: Path, raw: dict[str, list[Entry]], problems: list[str]) 
     for name, table in tables.items():
         for key, entry in table.items():
             reason = _value_problem(name, entry.value)
+            if reason and entry.value:
+                reason = f"{reason}: '{entry.value}'"
+            reason = id_problem(key) or reason
             if reason:
-                shown = f"{reason}: '{entry.value}'" if entry.value else reason
-                problems.append(locate(shown, path / name, entry.line, key))
+                problems.append(locate(reason, path / name, entry.line, key))
     if ("wav.scp" in tables or "feats.scp" in tables) and "utt2spk" not in tables:
         problems.append(locate("missing: a directory with wav.scp or feats.scp needs utt2spk", path / "utt2spk"))
     per_utt = utt_keyed(tables)
@@ -289,12 +306,17 @@ def _segment(value: str) -> str | None:
         ok = len(fields) == 3 and 0 <= float(fields[1]) < float(fields[2])
     except ValueError:
         ok = False
-    return None if ok else "malformed segment (expected 'recording start end', 0 <= start < end)"
+    return id_problem(fields[0]) if ok else "malformed segment (expected 'recording start end', 0 <= start < end)"
+
+
+def _ids(value: str) -> str | None:
+    return next(filter(None, map(id_problem, value.split())), None)
 
 
 _NOT_POSITIVE = {int: "not a positive integer", float: "not a positive number"}
 _VALUE_CHECKS: dict[str, Callable[[str], str | None]] = {
-    "utt2spk": lambda v: None if len(v.split()) == 1 else "speaker must be one id",
+    "utt2spk": lambda v: _ids(v) if len(v.split()) == 1 else "speaker must be one id",
+    "spk2utt": _ids,
     "text": lambda v: None if v else "empty transcript",
     "wav.scp": lambda v: None if v else "empty audio path",
     "feats.scp": lambda v: None if v else "empty feature path",
@@ -317,21 +339,27 @@ def _value_problem(name: str, value: str) -> str | None:
 
 @dataclass
 class FixReport:
-    """What ``fix_dir`` dropped: ``dropped[file][reason] = count``."""
+    """What ``fix_dir`` dropped, ``dropped[file][reason] = count``, and converted: ``converted[file]`` lines
+    with Windows (CRLF) endings."""
 
     kept: int
     dropped: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    converted: Counter = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
-        out = [
-            f"{name}: dropped {sum(c.values())} ({', '.join(f'{n} {reason}' for reason, n in c.most_common())})"
-            for name, c in sorted(self.dropped.items())
-        ]
+        out = []
+        for name in sorted(self.dropped.keys() | self.converted.keys()):
+            if self.converted[name]:
+                out.append(f"{name}: converted {self.converted[name]} Windows (CRLF) line endings")
+            if self.dropped.get(name):
+                reasons = ", ".join(f"{n} {reason}" for reason, n in self.dropped[name].most_common())
+                out.append(f"{name}: dropped {sum(self.dropped[name].values())} ({reasons})")
         return [*out, f"kept {self.kept} utterances"]
 
 
 def fix_dir(path: str | Path) -> FixReport:
-    """Sort tables, keep the utterances present in every table, rebuild spk2utt; originals go to ``.backup/``."""
+    """Sort tables, convert CRLF line endings, drop unsafe ids and invalid lines, keep the utterances present in
+    every table, rebuild spk2utt; originals go to ``.backup/``."""
     path = Path(path)
     if not path.is_dir():
         raise DataError("not a directory", path)
@@ -341,13 +369,16 @@ def fix_dir(path: str | Path) -> FixReport:
     for name in names:
         problems: list[str] = []
         entries = read_table(path / name, problems)
-        if problems:
-            report.dropped[name]["unreadable lines"] += len(problems)
+        report.converted[name] = sum(entry.crlf for entry in entries)
+        if len(problems) > report.converted[name]:
+            report.dropped[name]["unreadable lines"] += len(problems) - report.converted[name]
         if name == "spk2utt":
             continue
         table: dict[str, str] = {}
         for entry in entries:
-            reason = "duplicate id" if entry.key in table else _value_problem(name, entry.value)
+            reason = (
+                "duplicate id" if entry.key in table else id_problem(entry.key) or _value_problem(name, entry.value)
+            )
             if reason:
                 report.dropped[name][reason] += 1
             else:
@@ -391,7 +422,7 @@ def subset_dir(
     """Write to ``dst`` the first N, a random N, or the listed utterances of ``src``."""
     if sum(x is not None for x in (first, random_n, utt_list)) != 1:
         raise DataError("choose exactly one of --first, --random and --utt-list")
-    source = KaldiDir.load(src)
+    source = KaldiDir.load(src, allow_pipes=True)  # values are copied, never read
     utts = source.utterances
     if first is not None:
         chosen = utts[:first]
@@ -411,7 +442,7 @@ def subset_dir(
 
 def combine_dirs(srcs: list[str | Path], dst: str | Path) -> KaldiDir:
     """Merge directories with the same tables and disjoint utterance ids into ``dst``."""
-    dirs = [KaldiDir.load(s) for s in srcs]
+    dirs = [KaldiDir.load(s, allow_pipes=True) for s in srcs]  # values are copied, never read
     names = set(dirs[0].tables)
     merged: dict[str, dict[str, str]] = {name: {} for name in names}
     origin: dict[str, str] = {}
@@ -438,7 +469,7 @@ def combine_dirs(srcs: list[str | Path], dst: str | Path) -> KaldiDir:
 def split_dir(src: str | Path, nj: int, per_utt: bool = False) -> list[Path]:
     """Split into ``src/split<nj>[utt]/<1..nj>``, by speaker (Kaldi's default) or by utterance."""
     src = Path(src)
-    source = KaldiDir.load(src)
+    source = KaldiDir.load(src, allow_pipes=True)  # values are copied, never read
     if nj < 1:
         raise DataError(f"--nj must be at least 1, got {nj}")
     by_speaker = not per_utt and "utt2spk" in source.tables

@@ -1,7 +1,9 @@
-"""Kaldi table files (one ``key value`` per line): reading with line numbers, atomic writing, byte order."""
+"""Kaldi table files (one ``key value`` per line): reading with line numbers, atomic writing, byte order; ids that
+are safe as file names."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,14 +11,17 @@ from pathlib import Path
 from alptk.errors import DataError, locate
 from alptk.files import atomic_open
 
+CRLF_PROBLEM = "Windows (CRLF) line ending; convert with dos2unix or alptk data fix"
+
 
 @dataclass(frozen=True)
 class Entry:
-    """One line of a table: its key, the rest of the line, and its 1-based line number."""
+    """One line of a table: its key, the rest of the line, its 1-based line number and whether it ended in CRLF."""
 
     key: str
     value: str
     line: int
+    crlf: bool = False
 
 
 def byte_order(key: str) -> bytes:
@@ -25,13 +30,14 @@ def byte_order(key: str) -> bytes:
 
 
 def read_table(path: str | Path, problems: list[str] | None = None) -> list[Entry]:
-    """Read a table. A malformed line raises ``DataError``, or is reported in ``problems`` and skipped."""
+    """Read a table. A malformed line raises ``DataError``, or is reported in ``problems``: skipped, except a
+    Windows (CRLF) line ending, which is reported and its entry kept (``crlf`` set, for ``alptk data fix``)."""
     path = Path(path)
     entries = []
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             try:
-                text = raw.decode("utf-8").rstrip("\r\n")
+                text = raw.decode("utf-8").removesuffix("\n")
             except UnicodeDecodeError as err:
                 _fail(f"not valid UTF-8 (byte {err.start + 1})", path, number, problems)
                 continue
@@ -39,7 +45,10 @@ def read_table(path: str | Path, problems: list[str] | None = None) -> list[Entr
             if not parts:
                 _fail("empty line", path, number, problems)
                 continue
-            entries.append(Entry(parts[0], parts[1].strip() if len(parts) > 1 else "", number))
+            crlf = text.endswith("\r")
+            if crlf:
+                _fail(CRLF_PROBLEM, path, number, problems)
+            entries.append(Entry(parts[0], parts[1].strip() if len(parts) > 1 else "", number, crlf))
     return entries
 
 
@@ -54,3 +63,22 @@ def write_table(path: str | Path, items: Iterable[tuple[str, str]]) -> None:
     with atomic_open(path) as f:
         for key, value in sorted(items, key=lambda kv: byte_order(kv[0])):
             f.write(f"{key} {value}\n" if value else f"{key}\n")
+
+
+def id_problem(key: str) -> str | None:
+    """Why an utterance, recording or speaker id is unsafe as a file name, or None."""
+    if "/" in key or ".." in key:
+        return "id contains '/' or '..', which would name another directory's file"
+    if key.startswith("-"):
+        return "id starts with '-', which commands would take for an option"
+    if any(unicodedata.category(c) == "Cc" for c in key):
+        return f"id contains a control character ({key!r})"
+    return None
+
+
+def id_path(directory: str | Path, key: str, suffix: str) -> Path:
+    """The file ``directory/<key><suffix>``, after checking that ``key`` is a safe file name."""
+    problem = id_problem(key)
+    if problem:
+        raise DataError(problem, utt=key)
+    return Path(directory) / f"{key}{suffix}"

@@ -40,11 +40,11 @@ class GlobalCMVN(nn.Module):
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
 
-    def load_kaldi_stats(self, path: str | Path) -> None:
+    def load_kaldi_stats(self, path: str | Path, allow_pipes: bool = False) -> None:
         """Take the statistics from a Kaldi ``cmvn.ark`` (e.g. ``dump/fbank/train/cmvn.ark``)."""
         from alptk.data.features import read_cmvn
 
-        mean, std = read_cmvn(path)
+        mean, std = read_cmvn(path, allow_pipes)
         self.mean.copy_(torch.from_numpy(mean))
         self.std.copy_(torch.from_numpy(std))
 

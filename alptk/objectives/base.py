@@ -23,6 +23,7 @@ class Objective(nn.Module):
     """Base class: ``stream`` says which data it consumes; parameters it owns (heads, temperatures) train too."""
 
     stream: ClassVar[Stream]
+    ctc = False  # whether it trains CTC on its stream's targets (each must then fit its utterance's encoder frames)
 
     def __init__(self, model: ALPModel, config: Any, tokenizer: Tokenizer):
         super().__init__()

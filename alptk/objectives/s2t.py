@@ -31,6 +31,7 @@ class SpeechToText(Objective):
     def __init__(self, model: ALPModel, config: S2TConfig, tokenizer: Tokenizer):
         super().__init__(model, config, tokenizer)
         self.start, self.eos = tokenizer.token_id(config.start_token), tokenizer.eos_id
+        self.ctc = config.ctc_weight > 0
 
     def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         memory, memory_lengths = model.encode_speech(batch.feats, batch.feat_lengths)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from alptk.config import load_config
+from alptk.config import check_limits, load_config
 from alptk.errors import ConfigError
 
 StreamKind = Literal["speech", "text", "paired"]
@@ -58,7 +58,9 @@ class TrainConfig:
     model: str = "tiny"  # preset name or model YAML
     model_options: dict[str, Any] = field(default_factory=dict)  # overrides of the model config
     cmvn: str | None = None  # Kaldi cmvn.ark; default: the first speech data directory's
+    allow_pipes: bool = False  # read Kaldi pipe values (`command |`) of feats.scp and cmvn; they run shell commands
     init: str | None = None  # experiment dir or weights file to start from (fine-tuning)
+    init_tokens: Literal["same", "by_string"] = "same"  # init's tokenizer: the same ids, or rows mapped by token
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
     valid: dict[str, list[str]] = field(default_factory=dict)  # stream name -> validation data directories
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -68,12 +70,38 @@ class TrainConfig:
     seed: int = 0
     shuffle: bool = True
     num_workers: int = 1  # DataLoader worker processes per rank
+    collective_timeout: float = 1800.0  # seconds a rank waits for the others before it fails (several processes)
     log_every: int = 25
     valid_every: int = 250
     save_every: int = 250
     keep_best: int = 3  # snapshots kept (and averaged into model.safetensors) by the best validation loss
     best_metric: str = "loss"  # validation metric ranking snapshots, lower is better (e.g. s2t/loss); "last": latest
     patience: int = 0  # stop after this many validations without a new best (0: train to max_steps)
+    max_bad_steps: int = 10  # stop after this many updates in a row skipped for a non-finite loss or gradient
+
+
+# the range of every numeric option (streams.*: each stream), checked by load_train_config
+LIMITS = {
+    "max_steps": ">= 1",
+    "accum_grad": ">= 1",
+    "log_every": ">= 1",
+    "valid_every": ">= 1",
+    "save_every": ">= 1",
+    "keep_best": ">= 1",
+    "max_bad_steps": ">= 1",
+    "patience": ">= 0",
+    "num_workers": ">= 0",
+    "collective_timeout": "> 0",
+    "freeze.steps": ">= 0",
+    "streams.*.max_frames": ">= 1",
+    "streams.*.max_tokens": ">= 1",
+    "streams.*.ratio": "> 0",
+    "optim.lr": ">= 0",
+    "optim.weight_decay": ">= 0",
+    "optim.warmup_steps": ">= 0",
+    "optim.final_lr_ratio": ">= 0",
+    "optim.clip": ">= 0",
+}
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
@@ -99,13 +127,7 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     unknown = sorted(set(config.valid) - set(config.streams))
     if unknown:
         raise ConfigError(f"{where}: valid: '{unknown[0]}' is not one of the streams ({', '.join(config.streams)})")
-    for name, value in (
-        ("max_steps", config.max_steps),
-        ("accum_grad", config.accum_grad),
-        ("keep_best", config.keep_best),
-    ):
-        if value < 1:
-            raise ConfigError(f"{where}: {name} must be at least 1")
+    check_limits(config, LIMITS, where)
     return config
 
 

@@ -1,5 +1,6 @@
 """What training reports: a rich progress bar (or log lines when not on a terminal), ``metrics.jsonl`` (one JSON
-object per logged step), TensorBoard events and a PNG of the curves, all in the experiment directory."""
+object per logged step, appended; a torn last line, from a run killed mid-write, is dropped), TensorBoard events
+and a PNG of the curves, all in the experiment directory."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from alptk.errors import DataError
 from alptk.files import atomic_path, write_text
 from alptk.progress import console, log
 
@@ -20,10 +22,26 @@ CURVES_EVERY = 60.0  # seconds between redrawings of curves.png during training
 
 
 def read_metrics(exp: Path) -> list[dict[str, Any]]:
+    """The records of ``metrics.jsonl``. A torn last line (a run stopped while writing it) is dropped, and the log
+    says so; a damaged line before the last is a ``DataError`` naming it (appends tear only the end)."""
     path = exp / METRICS
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = path.read_bytes().decode(errors="replace")  # a damaged byte makes a damaged line, reported below
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    records = []
+    for number, line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict) and "step" in record:
+            records.append(record)
+        elif number == lines[-1][0]:
+            log(f"{path}:{number}: dropped the torn last line (the run stopped while writing it)")
+        else:
+            raise DataError("not a metrics record: fix or delete this line (or rerun with --restart)", path, number)
+    return records
 
 
 def brief(record: dict[str, Any]) -> str:

@@ -103,7 +103,11 @@ def prepare_mini_synth(
     ]
     start = time.perf_counter()
     lengths = run_jobs(
-        _synthesize_job, [(chunk, seed) for chunk in split_evenly(plan, nj)], len(plan), "synthesize mini_synth"
+        _synthesize_job,
+        [(chunk, seed) for chunk in split_evenly(plan, nj)],
+        len(plan),
+        "synthesize mini_synth",
+        output_dir=audio_dir,
     )
     durations = {utt: seconds for job in lengths for utt, seconds in job}
     audio_seconds = sum(durations.values())
