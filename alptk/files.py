@@ -14,6 +14,7 @@ from typing import IO
 from alptk.errors import StorageError
 
 TMP_SUFFIX = ".tmp"
+STAGED = ".new"  # suffix of a finished job's output until every job of its stage has finished
 # what to do about the errors a file system gives for reasons outside alptk
 STORAGE_ADVICE = {
     errno.ENOSPC: "free space, or write elsewhere",

@@ -15,12 +15,11 @@ from alptk.data.fbank import FbankConfig, FbankExtractor, kaldi_scale
 from alptk.data.kaldi_dir import TEXT_TABLE, KaldiDir, table_names
 from alptk.data.sources import read_matrix
 from alptk.errors import DataError
-from alptk.files import atomic_open, atomic_path
+from alptk.files import STAGED, atomic_open, atomic_path
 from alptk.parallel import run_jobs, split_evenly
 
 COPIED_TABLES = ("utt2spk", "text", "utt2dur")  # and text.<lang>
 BATCH_SAMPLES = 16000 * 60  # audio given to the extractor at once
-STAGED = ".new"  # suffix of a finished job's ark until every job has finished
 
 
 @dataclass

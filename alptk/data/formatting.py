@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from alptk.data.audio import (
@@ -15,6 +17,7 @@ from alptk.data.audio import (
 from alptk.data.kaldi_dir import TEXT_TABLE, KaldiDir, table_names
 from alptk.data.table import id_path
 from alptk.errors import DataError
+from alptk.files import STAGED
 from alptk.parallel import run_jobs, split_evenly
 
 COPIED_TABLES = ("utt2spk", "text")  # and text.<lang>; durations and paths are recomputed
@@ -34,7 +37,12 @@ def format_dir(
     nj: int = 1,
     allow_pipes: bool = False,
 ) -> KaldiDir:
-    """Write ``dst``: one mono ``fs`` Hz file per utterance (and per speed factor) with its tables."""
+    """Write ``dst``: one mono ``fs`` Hz file per utterance (and per speed factor) with its tables.
+
+    Each job writes into a directory beside its final one; only when every job has succeeded are the old tables
+    removed and the directories moved into place, and the tables written last. A run that fails or is interrupted
+    leaves the previous output intact, or no tables: never tables naming audio of another run.
+    """
     src, dst = Path(src), Path(dst)
     if audio_format not in AUDIO_FORMATS:
         raise DataError(f"unsupported audio format '{audio_format}' (choose from {', '.join(AUDIO_FORMATS)})")
@@ -43,24 +51,28 @@ def format_dir(
     source = KaldiDir.load(src, allow_pipes)
     if "wav.scp" not in source.tables:
         raise DataError("no wav.scp: nothing to format", src)
-    if dst.is_dir():  # an interrupted run must not leave tables that look complete
-        for name in table_names(dst):
-            (dst / name).unlink()
     utts = order_by_recording(source)
+    chunks = split_evenly(utts, nj)
+    audio_dirs = [dst / "data" / f"format.{index}" for index in range(1, len(chunks) + 1)]
+    staged = [directory.with_name(directory.name + STAGED) for directory in audio_dirs]
+    for directory in staged:  # left by a run that was killed
+        shutil.rmtree(directory, ignore_errors=True)
     jobs = [
-        (
-            source.subset(chunk),
-            chunk,
-            src,
-            dst / "data" / f"format.{index}",
-            fs,
-            audio_format,
-            speed_factors,
-            allow_pipes,
-        )
-        for index, chunk in enumerate(split_evenly(utts, nj), 1)
+        (source.subset(chunk), chunk, src, audio_dir, new, fs, audio_format, speed_factors, allow_pipes)
+        for chunk, audio_dir, new in zip(chunks, audio_dirs, staged, strict=True)
     ]
-    written = [item for job in run_jobs(_format_job, jobs, len(utts), f"format {src}", dst / "data") for item in job]
+    try:
+        results = run_jobs(_format_job, jobs, len(utts), f"format {src}", dst / "data")
+    except BaseException:
+        for directory in staged:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    for name in table_names(dst):  # dst exists: the jobs wrote under it
+        (dst / name).unlink()
+    for new, audio_dir in zip(staged, audio_dirs, strict=True):
+        shutil.rmtree(audio_dir, ignore_errors=True)
+        os.replace(new, audio_dir)
+    written = [item for job in results for item in job]
     tables: dict[str, dict[str, str]] = {"wav.scp": {}, "utt2num_samples": {}, "utt2dur": {}}
     for utt, factor, path, num_samples in written:
         key = perturbed_id(utt, factor)
@@ -81,20 +93,23 @@ def _format_job(
     utts: list[str],
     src: Path,
     audio_dir: Path,
+    staged: Path,
     fs: int,
     audio_format: str,
     speed_factors: tuple[float, ...],
     allow_pipes: bool,
     advance,
 ) -> list[tuple[str, float, str, int]]:
-    audio_dir.mkdir(parents=True, exist_ok=True)
+    """Write one job's audio into ``staged``, to be moved to ``audio_dir``; returns (utt, factor, final path,
+    samples) of each file."""
+    staged.mkdir(parents=True, exist_ok=True)
     written = []
     for utt, samples, rate in iter_utterance_audio(kaldi_dir, utts, src, allow_pipes):
         samples = resample(samples, rate, fs)
         for factor in speed_factors:
             perturbed = samples if factor == 1.0 else speed_perturb(samples, fs, factor)
-            path = id_path(audio_dir, perturbed_id(utt, factor), f".{audio_format}")
+            path = id_path(staged, perturbed_id(utt, factor), f".{audio_format}")
             write_audio(path, perturbed, fs)
-            written.append((utt, factor, str(path), len(perturbed)))
+            written.append((utt, factor, str(audio_dir / path.name), len(perturbed)))
         advance()
     return written
