@@ -94,6 +94,38 @@ def remove_tmp_files(directory: str | Path, pids: Iterable[int]) -> None:
             path.unlink(missing_ok=True)
 
 
+def remove(path: Path) -> None:
+    """Delete a file or a directory tree, if there is one."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def staging(targets: list[Path]) -> Iterator[list[Path]]:
+    """Paths beside ``targets`` (files or directories) for a stage's jobs to write: cleared of what a killed run
+    left there, and removed again if the block fails. Once every job has succeeded, ``promote`` moves them into
+    place, so a run that fails leaves the previous outputs intact."""
+    staged = [target.with_name(target.name + STAGED) for target in targets]
+    for path in staged:
+        remove(path)
+    try:
+        yield staged
+    except BaseException:
+        for path in staged:
+            remove(path)
+        raise
+
+
+def promote(staged: list[Path], targets: list[Path]) -> None:
+    """Move staged outputs into place, replacing the previous ones."""
+    for new, target in zip(staged, targets, strict=True):
+        if new.is_dir():
+            remove(target)
+        os.replace(new, target)
+
+
 def backup_files(files: list[Path], backup_dir: Path) -> None:
     """Copy files into ``backup_dir`` (created if needed), keeping their names."""
     backup_dir.mkdir(parents=True, exist_ok=True)

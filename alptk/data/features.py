@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from alptk.data.fbank import FbankConfig, FbankExtractor, kaldi_scale
 from alptk.data.kaldi_dir import TEXT_TABLE, KaldiDir, table_names
 from alptk.data.sources import read_matrix
 from alptk.errors import DataError
-from alptk.files import STAGED, atomic_open, atomic_path
+from alptk.files import atomic_open, atomic_path, promote, staging
 from alptk.parallel import run_jobs, split_evenly
 
 COPIED_TABLES = ("utt2spk", "text", "utt2dur")  # and text.<lang>
@@ -48,21 +47,15 @@ def extract_fbank_dir(
     utts = order_by_recording(source)
     chunks = split_evenly(utts, nj)
     arks = [dst / "data" / f"raw_fbank.{index}.ark" for index in range(1, len(chunks) + 1)]
-    staged = [ark.with_name(ark.name + STAGED) for ark in arks]
-    jobs = [
-        (source.subset(chunk), chunk, src, ark, new, config, allow_pipes)
-        for chunk, ark, new in zip(chunks, arks, staged, strict=True)
-    ]
-    try:
+    with staging(arks) as staged:
+        jobs = [
+            (source.subset(chunk), chunk, src, ark, new, config, allow_pipes)
+            for chunk, ark, new in zip(chunks, arks, staged, strict=True)
+        ]
         results = run_jobs(_fbank_job, jobs, len(utts), f"fbank {src}", dst / "data")
-    except BaseException:
-        for path in staged:
-            path.unlink(missing_ok=True)
-        raise
     for name in [*table_names(dst), "cmvn.ark"]:
         (dst / name).unlink(missing_ok=True)
-    for new, ark in zip(staged, arks, strict=True):
-        os.replace(new, ark)
+    promote(staged, arks)
     tables: dict[str, dict[str, str]] = {"feats.scp": {}, "utt2num_frames": {}}
     stats = np.zeros((2, config.num_mel_bins + 1), dtype=np.float64)
     seconds = 0.0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from alptk.data.audio import (
@@ -17,7 +15,7 @@ from alptk.data.audio import (
 from alptk.data.kaldi_dir import TEXT_TABLE, KaldiDir, table_names
 from alptk.data.table import id_path
 from alptk.errors import DataError
-from alptk.files import STAGED
+from alptk.files import promote, staging
 from alptk.parallel import run_jobs, split_evenly
 
 COPIED_TABLES = ("utt2spk", "text")  # and text.<lang>; durations and paths are recomputed
@@ -54,24 +52,15 @@ def format_dir(
     utts = order_by_recording(source)
     chunks = split_evenly(utts, nj)
     audio_dirs = [dst / "data" / f"format.{index}" for index in range(1, len(chunks) + 1)]
-    staged = [directory.with_name(directory.name + STAGED) for directory in audio_dirs]
-    for directory in staged:  # left by a run that was killed
-        shutil.rmtree(directory, ignore_errors=True)
-    jobs = [
-        (source.subset(chunk), chunk, src, audio_dir, new, fs, audio_format, speed_factors, allow_pipes)
-        for chunk, audio_dir, new in zip(chunks, audio_dirs, staged, strict=True)
-    ]
-    try:
+    with staging(audio_dirs) as staged:
+        jobs = [
+            (source.subset(chunk), chunk, src, audio_dir, new, fs, audio_format, speed_factors, allow_pipes)
+            for chunk, audio_dir, new in zip(chunks, audio_dirs, staged, strict=True)
+        ]
         results = run_jobs(_format_job, jobs, len(utts), f"format {src}", dst / "data")
-    except BaseException:
-        for directory in staged:
-            shutil.rmtree(directory, ignore_errors=True)
-        raise
     for name in table_names(dst):  # dst exists: the jobs wrote under it
         (dst / name).unlink()
-    for new, audio_dir in zip(staged, audio_dirs, strict=True):
-        shutil.rmtree(audio_dir, ignore_errors=True)
-        os.replace(new, audio_dir)
+    promote(staged, audio_dirs)
     written = [item for job in results for item in job]
     tables: dict[str, dict[str, str]] = {"wav.scp": {}, "utt2num_samples": {}, "utt2dur": {}}
     for utt, factor, path, num_samples in written:
