@@ -34,6 +34,6 @@ setup(
         "matplotlib>=3.8",
         "tensorboard>=2.16",
     ],
-    extras_require={"test": ["pytest>=8", "ruff>=0.6"]},
+    extras_require={"test": ["pytest>=8", "ruff>=0.6"], "hub": ["huggingface_hub>=0.23"]},
     entry_points={"console_scripts": ["alptk=alptk.cli:main"]},
 )

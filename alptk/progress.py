@@ -27,8 +27,12 @@ def log(message: str) -> None:
 
 
 @contextmanager
-def progress_bar(description: str, total: int) -> Iterator[callable]:
-    """Show a bar for ``total`` items; yields ``advance(n=1)``. Logs the elapsed time at the end."""
+def progress_bar(description: str | None, total: int) -> Iterator[callable]:
+    """Show a bar for ``total`` items; yields ``advance(n=1)``. Logs the elapsed time at the end. No description:
+    no bar and no log line (one item of an interactive caller's)."""
+    if description is None:
+        yield lambda n=1: None
+        return
     start = time.perf_counter()
     progress = Progress(
         TextColumn("{task.description}"),

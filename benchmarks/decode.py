@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from alptk.data.kaldi_dir import subset_dir
-from alptk.inference import DecodeOptions, decode_dir
+from alptk.inference.decode import DecodeOptions
+from alptk.tasks.evaluate import decode_dir
 
 
 def main() -> None:
@@ -37,7 +38,7 @@ def main() -> None:
         subset_dir(args.data, data, first=args.utterances)
         for beam in map(int, args.beams.split(",")):
             options = DecodeOptions(beam=beam, ctc_weight=args.ctc_weight, lm=args.lm, lm_weight=args.lm_weight)
-            info = decode_dir(args.exp, data, Path(tmp) / f"beam{beam}", options, args.device, None)
+            info = decode_dir(args.exp, data, Path(tmp) / f"beam{beam}", options, args.device)
             name = "greedy" if beam == 1 else f"beam {beam}"
             print(
                 f"{name:8s} {info['utterances']} utterances, {info['audio_seconds']:.0f} s of audio in "

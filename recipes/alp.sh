@@ -14,9 +14,10 @@
 #   6    pre-training              exp/<pretrain_exp>: checkpoints, logs, curves.png, model.safetensors; exp/lm
 #                                  when lm_config names a language model config
 #   7    fine-tuning               exp/<system> for each finetune_systems entry
-#   8    decoding                  exp/<system>/decode_<test set>: hypotheses, audio or embeddings, decode.yaml
+#   8    decoding                  exp/<system>/decode_<test set>_<options>: hypotheses, audio or embeddings,
+#                                  decode.yaml (decodings with other options go to other directories)
 #   9    scoring and RESULTS.md    result.json + result.md per decode dir; RESULTS.md and RESULTS.json here
-#  10    packing into the zoo      (reserved)
+#  10    packing into the zoo      zoo/<corpus>_<recipe>_<system> and .tar.gz: one package per system
 set -euo pipefail
 
 # General
@@ -54,13 +55,15 @@ kmeans_sets=""             # feature sets to cluster (default: the first of spee
 # Fine-tuning, decoding, scoring
 finetune_systems=""        # "name:config[:key=value,...] ...": exp/<name> trained by `alptk finetune` (in order)
 finetune_args=""           # overrides for every system, after its own, e.g. "max_steps=100"
-beam=10                    # beam size for asr and st (1: greedy)
+decode_config=conf/decode.yaml        # decoding options (beam, ctc_weight, ...; absent file: the defaults)
+lm_decode_config=conf/decode_lm.yaml  # those of the systems decoded with exp/lm (absent: decode_config's)
+decode_args=""             # overrides of both, e.g. "beam=20 nbest=5"
 decode_nj=2                # decoding jobs at once (stage 8)
-ctc_weight=0.3             # joint CTC/attention decoding weight
 tts_asr_system=""          # the ASR system that transcribes synthesized speech (TTS intelligibility)
 lm_systems=""              # systems decoded with exp/lm fused in (a tts system: its ASR transcription)
-lm_decode_opts="--lm-weight 0.3"  # their decoding options, after the ones above (e.g. another --ctc-weight)
 score_opts=""              # e.g. --normalize
+# Packing (stage 10)
+model_license=unknown      # license of the packed weights, stated in each model card (the corpus's terms)
 # Devices (stages 6-8): torchrun launches one process per GPU, on each of num_nodes machines
 ngpu=1                     # GPUs per node: 0 = CPU; 1 = one GPU if there is one, else CPU; N > 1 = DDP over N
 num_nodes=1                # machines; run the same command on each with its --node_rank
@@ -68,7 +71,7 @@ node_rank=0
 master_addr=localhost      # address of node 0 (multi-node)
 master_port=29500
 
-last_stage=9               # stages after this one come with later versions of alptk
+last_stage=10              # stages after this one come with later versions of alptk
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 
@@ -131,6 +134,9 @@ stage_4() {
     fi
 }
 
+# paths the shell knows, given to every training config (which holds hyper-parameters): the joint tokenizer
+paths=(); [ "${token_joint}" = true ] && paths=("tokenizer=data/token_list/${token_type}${token_size}")
+
 # alptk for one process, or torchrun for several (DDP over GPUs and nodes)
 launch() {
     local device=()
@@ -163,13 +169,13 @@ stage_6() {
     if [ -n "${pretrain_config}" ]; then
         [ -f "${pretrain_config}" ] || fail "${pretrain_config}: no pre-training config"
         # shellcheck disable=SC2086
-        launch pretrain --config "${pretrain_config}" --exp "exp/${pretrain_exp}" ${pretrain_args}
+        launch pretrain --config "${pretrain_config}" --exp "exp/${pretrain_exp}" "${paths[@]}" ${pretrain_args}
     fi
     if [ -n "${lm_config}" ]; then
         [ -f "${lm_config}" ] || fail "${lm_config}: no language model config"
         log "training the language model exp/lm (${lm_config})"
         # shellcheck disable=SC2086
-        launch pretrain --config "${lm_config}" --exp exp/lm ${lm_args}
+        launch pretrain --config "${lm_config}" --exp exp/lm "${paths[@]}" ${lm_args}
     fi
 }
 
@@ -185,7 +191,7 @@ stage_7() {
         [ -f "${config}" ] || fail "${config}: no fine-tuning config (system ${name})"
         log "fine-tuning ${name} (${config}${overrides:+, ${overrides}})"
         # shellcheck disable=SC2086
-        launch finetune --config "${config}" --exp "exp/${name}" ${overrides//,/ } ${finetune_args}
+        launch finetune --config "${config}" --exp "exp/${name}" "${paths[@]}" ${overrides//,/ } ${finetune_args}
     done
 }
 
@@ -198,13 +204,16 @@ decode_systems() {  # the pre-trained model (zero-shot retrieval) and every fine
     local entry; for entry in "${systems[@]}"; do system_name "${entry}"; done
 }
 
-decode_one() {  # decode test set $2 with system $1
-    local extra=()
-    [ -n "${tts_asr_system}" ] && extra=(--asr-exp "exp/${tts_asr_system}")
-    # shellcheck disable=SC2206
-    lm_fused "$1" && extra+=(--lm exp/lm ${lm_decode_opts})
-    alptk decode --exp "exp/$1" --data "dump/fbank/$2" --out "exp/$1/decode_$2" \
-        --beam "${beam}" --ctc-weight "${ctc_weight}" --fs "${fs}" "${device[@]}" "${extra[@]}"
+decode_one() {  # decode test set $2 with system $1, into exp/$1/decode_$2_<options>
+    local config=${decode_config} extra=()
+    if lm_fused "$1"; then
+        [ -f "${lm_decode_config}" ] && config=${lm_decode_config}
+        extra=(--lm exp/lm)
+    fi
+    [ -f "${config}" ] && extra+=(--config "${config}")
+    [ -n "${tts_asr_system}" ] && extra+=(--transcriber "exp/${tts_asr_system}")
+    # shellcheck disable=SC2086
+    alptk decode --exp "exp/$1" --data "dump/fbank/$2" "${extra[@]}" "${device[@]}" ${decode_args}
 }
 
 stage_8() {
@@ -231,21 +240,40 @@ stage_8() {
 }
 
 stage_9() {
-    local name set exps=()
+    local name set dir dirs=() exps=()
     for name in $(decode_systems); do
         for set in ${test_sets}; do
-            # shellcheck disable=SC2086
-            alptk score "exp/${name}/decode_${set}" --ref "dump/fbank/${set}" ${score_opts}
+            for dir in "exp/${name}/decode_${set}"_*/; do  # every decoding of the set, whatever its options
+                [ -f "${dir}decode.yaml" ] && dirs+=("${dir%/}")
+            done
         done
         exps+=("exp/${name}")
     done
+    # shellcheck disable=SC2086
+    [ "${#dirs[@]}" -gt 0 ] && alptk score "${dirs[@]}" ${score_opts}
     [ -n "${lm_config}" ] && exps+=(exp/lm)
     alptk results "${exps[@]}" --out RESULTS.md
     cat RESULTS.md
 }
 
+stage_10() {
+    local name recipe extra config
+    recipe="$(basename "$(dirname "${PWD}")")_$(basename "${PWD}")"  # egs/<corpus>/<recipe>
+    for name in $(decode_systems); do
+        config=${decode_config} extra=()
+        if lm_fused "${name}"; then
+            [ -f "${lm_decode_config}" ] && config=${lm_decode_config}
+            extra=(--lm exp/lm)
+        fi
+        [ -f "${config}" ] && extra+=(--decode-config "${config}")
+        # shellcheck disable=SC2086
+        alptk zoo pack "exp/${name}" --out "zoo/${recipe}_${name}" "${extra[@]}" --results RESULTS.json \
+            --license "${model_license}" ${decode_args}
+    done
+}
+
 titles=("" "data preparation" "audio formatting" "features" "tokenizer" "pre-training targets" "pre-training"
-    "fine-tuning" "decoding" "scoring and RESULTS.md")
+    "fine-tuning" "decoding" "scoring and RESULTS.md" "packing into the zoo")
 # a stage that fails or is interrupted (Slurm's SIGTERM, Ctrl-C) says how to go on, and keeps its exit status
 on_exit() {
     local status=$?

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from alptk.data.fbank import FbankConfig, save_features_spec
 from alptk.data.kaldi_dir import KaldiDir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,6 +79,7 @@ def make_feature_dir(path: Path, n_utts: int, seed: int) -> Path:
         stats[1, :80] += (mat**2).sum(0)
         stats[0, 80] += len(mat)
     kaldiio.save_mat(str(path / "cmvn.ark"), stats)
+    save_features_spec(path, FbankConfig())  # as stage 3 records the options of real features
     texts = {u: f"{WORDS[i % 8]} {WORDS[(i * 3 + 1) % 8]}" for i, u in enumerate(utts)}
     tables = {
         "utt2num_frames": {u: str(FRAMES) for u in utts},

@@ -11,7 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from alptk.decoding import CTCPrefixScorer, beam_search, ctc_align, greedy_search
+from alptk.inference.search import CTCPrefixScorer, beam_search, greedy_search
+from alptk.models.alignment import ctc_align
 from alptk.models.model import ALPModel, ModelConfig
 
 START, EOS, VOCAB, D_MODEL = 2, 3, 16, 32

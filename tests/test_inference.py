@@ -14,11 +14,13 @@ import yaml
 
 from alptk.data.kaldi_dir import KaldiDir
 from alptk.data.tokenizer import train_tokenizer
-from alptk.decoding import generate_speech, generate_speech_parallel
 from alptk.errors import ConfigError, DataError
-from alptk.inference import DecodeOptions, decode_dir
+from alptk.inference.decode import DecodeOptions
+from alptk.inference.experiment import load_experiment
+from alptk.inference.generation import generate_speech, generate_speech_parallel
 from alptk.objectives import OBJECTIVES
-from alptk.results import results_markdown, score_decode_dir, write_results
+from alptk.scoring.results import results_markdown, write_results
+from alptk.tasks.evaluate import decode_dir, score_dir
 from alptk.train.config import load_train_config
 from alptk.train.trainer import Runtime, Trainer
 from tests.conftest import FRAMES, make_feature_dir
@@ -67,12 +69,12 @@ def experiments(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_asr_decode_score_and_results(experiments: Path):
     root = experiments
-    info = decode_dir(root / "asr", root / "test", root / "asr" / "decode_test", OPTIONS, "cpu", None)
+    info = decode_dir(root / "asr", root / "test", root / "asr" / "decode_test", OPTIONS, "cpu")
     assert info["task"] == "asr" and info["utterances"] == 6 and info["rtf"] > 0
     hyps = KaldiDir.load(root / "test").utterances
     written = (root / "asr" / "decode_test" / "text").read_text().splitlines()
     assert [line.split(" ")[0] for line in written] == hyps
-    result = score_decode_dir(root / "asr" / "decode_test", root / "test")
+    result = score_dir(root / "asr" / "decode_test", root / "test")
     wer = result["tables"]["WER"]
     assert wer["Snt"] == 6 and wer["Wrd"] == 12  # two words per test sentence
     assert wer["Err"] == pytest.approx(wer["Sub"] + wer["Del"] + wer["Ins"], abs=0.15)
@@ -81,50 +83,50 @@ def test_asr_decode_score_and_results(experiments: Path):
 
     (root / "asr" / "decode_test" / "text").write_text("\n".join(written[1:]) + "\n")
     with pytest.raises(DataError, match="spk0-utt000: no hypothesis for this utterance"):
-        score_decode_dir(root / "asr" / "decode_test", root / "test")
+        score_dir(root / "asr" / "decode_test", root / "test")
 
 
 def test_asr_decoding_with_a_language_model(experiments: Path, tmp_path: Path):
     root = experiments
     fused = replace(OPTIONS, lm=str(root / "lm"), lm_weight=0.5)
-    info = decode_dir(root / "asr", root / "test", tmp_path / "fused", fused, "cpu", None)
+    info = decode_dir(root / "asr", root / "test", tmp_path / "fused", fused, "cpu")
     assert info["options"]["lm"] == str(root / "lm") and info["options"]["lm_weight"] == 0.5
     assert len((tmp_path / "fused" / "text").read_text().splitlines()) == 6
     with pytest.raises(ConfigError, match=r"--lm .*/asr: a language model experiment \(task lm\) is needed, not asr"):
-        decode_dir(root / "asr", root / "test", tmp_path / "bad", replace(OPTIONS, lm=str(root / "asr")), "cpu", None)
+        decode_dir(root / "asr", root / "test", tmp_path / "bad", replace(OPTIONS, lm=str(root / "asr")), "cpu")
     other = tmp_path / "other_lm"
     shutil.copytree(root / "lm", other)
     (tmp_path / "other.txt").write_text("completely different words\n")
     shutil.rmtree(other / "tokenizer")
     train_tokenizer([tmp_path / "other.txt"], other / "tokenizer", "char", 30)
-    with pytest.raises(ConfigError, match=r"/lm is a language model: decode an asr or st experiment with --lm"):
-        decode_dir(root / "lm", root / "test", tmp_path / "bad", OPTIONS, "cpu", None)
+    with pytest.raises(ConfigError, match=r"/lm is a language model: decode an asr or st model with --lm"):
+        decode_dir(root / "lm", root / "test", tmp_path / "bad", OPTIONS, "cpu")
     with pytest.raises(ConfigError, match=r"has another token list than"):
-        decode_dir(root / "asr", root / "test", tmp_path / "bad", replace(OPTIONS, lm=str(other)), "cpu", None)
+        decode_dir(root / "asr", root / "test", tmp_path / "bad", replace(OPTIONS, lm=str(other)), "cpu")
 
 
 @pytest.mark.parametrize("system", ["tts", "fastspeech"])
 def test_tts_synthesizes_audio_and_is_scored_by_asr(experiments: Path, system: str):
     root, out = experiments, experiments / system / "decode_test"
-    info = decode_dir(root / system, root / "test", out, OPTIONS, "cpu", root / "asr")
-    assert info["asr_exp"] == str(root / "asr") and info["audio_seconds"] > 0
+    info = decode_dir(root / system, root / "test", out, replace(OPTIONS, transcriber=str(root / "asr")), "cpu")
+    assert info["options"]["transcriber"] == str(root / "asr") and info["audio_seconds"] > 0
     synthesized = KaldiDir.load(out)
     assert synthesized.utterances == KaldiDir.load(root / "test").utterances
     assert all(Path(p).is_file() for p in synthesized.tables["wav.scp"].values())
     assert len(list((out / "spectrograms").glob("*.png"))) == 4
     assert (out / "asr" / "text").is_file()
-    result = score_decode_dir(out, root / "test")
+    result = score_dir(out, root / "test")
     assert set(result["scores"]) == {"TTS WER", "TTS CER", "MCD"} and result["scores"]["MCD"] > 0
 
 
 def test_retrieval_and_results_table(experiments: Path):
     root = experiments
-    decode_dir(root / "pretrain", root / "test", root / "pretrain" / "decode_test", OPTIONS, "cpu", None)
-    retrieval = score_decode_dir(root / "pretrain" / "decode_test", root / "test")
+    decode_dir(root / "pretrain", root / "test", root / "pretrain" / "decode_test", OPTIONS, "cpu")
+    retrieval = score_dir(root / "pretrain" / "decode_test", root / "test")
     assert set(retrieval["scores"]) == {f"{d}_R@{k}" for d in ("speech2text", "text2speech") for k in (1, 5)}
     assert all(0 <= v <= 100 for v in retrieval["scores"].values())
-    decode_dir(root / "asr", root / "test", root / "asr" / "decode_test2", OPTIONS, "cpu", None)
-    asr = score_decode_dir(root / "asr" / "decode_test2", root / "test")
+    decode_dir(root / "asr", root / "test", root / "asr" / "decode_test2", OPTIONS, "cpu")
+    asr = score_dir(root / "asr" / "decode_test2", root / "test")
     write_results([root / "pretrain", root / "asr"], root / "RESULTS.md")
     markdown, data = (root / "RESULTS.md").read_text(), json.loads((root / "RESULTS.json").read_text())
     assert markdown == results_markdown(data)  # the JSON holds everything the tables show
@@ -142,8 +144,6 @@ def test_retrieval_and_results_table(experiments: Path):
 
 
 def test_generate_speech_stops_and_respects_the_limit(experiments: Path):
-    from alptk.train.checkpoint import load_experiment
-
     exp = load_experiment(experiments / "tts")
     tokens = torch.tensor([[5, 6, 7, 8], [5, 6, 0, 0]])
     lengths = torch.tensor([4, 2])
@@ -156,8 +156,6 @@ def test_generate_speech_stops_and_respects_the_limit(experiments: Path):
 
 
 def test_parallel_generation_lasts_the_predicted_durations(experiments: Path, tmp_path: Path):
-    from alptk.train.checkpoint import load_experiment
-
     exp = load_experiment(experiments / "fastspeech")
     tokens, lengths = torch.tensor([[5, 6, 7, 8], [5, 6, 0, 0]]), torch.tensor([4, 2])
     memory = exp.model.encode_text(tokens, lengths)
@@ -177,14 +175,15 @@ def test_parallel_generation_lasts_the_predicted_durations(experiments: Path, tm
 
 
 def test_experiments_from_before_a_part_existed_still_load(experiments: Path, tmp_path: Path):
-    from alptk.train.checkpoint import load_experiment, load_weights, save_weights
+    from alptk.train.checkpoint import load_weights, save_weights
 
     old = tmp_path / "asr"
     shutil.copytree(experiments / "asr", old)
     weights = load_weights(old)
-    save_weights(old / "model.safetensors", {k: v for k, v in weights.items() if not k.startswith("duration")})
+    save_weights(old / "model.safetensors", {k: v for k, v in weights.items() if not k.startswith("ctc_head")})
     exp = load_experiment(old)  # the part it lacks starts afresh; the rest is as trained
-    assert torch.equal(exp.model.ctc_head.project.weight, weights["ctc_head.project.weight"])
+    assert torch.equal(exp.model.text_embedding.weight, weights["text_embedding.weight"])
+    assert not torch.equal(exp.model.ctc_head.project.weight, weights["ctc_head.project.weight"])
     save_weights(old / "model.safetensors", {**weights, "speaker_embedding.weight": torch.zeros(2, 2)})
     with pytest.raises(DataError, match=r"has tensors this model does not, e\.g\. speaker_embedding"):
         load_experiment(old)
@@ -196,7 +195,7 @@ def test_too_short_utterances_get_empty_hypotheses(experiments: Path, tmp_path: 
     first = short.utterances[0]
     short.tables["utt2num_frames"][first] = "5"  # under the 7 frames the 4x subsampling needs
     short.save(tmp_path / "short")
-    decode_dir(root / "asr", tmp_path / "short", tmp_path / "decode", OPTIONS, "cpu", None)
+    decode_dir(root / "asr", tmp_path / "short", tmp_path / "decode", OPTIONS, "cpu")
     assert (tmp_path / "decode" / "text").read_text().splitlines()[0] == first  # no words
     scores = [float(line.split()[1]) for line in (tmp_path / "decode" / "score").read_text().splitlines()]
     assert len(scores) == 6 and scores[0] == 0.0 and all(s < 0 for s in scores[1:])  # the others were searched

@@ -24,7 +24,8 @@ from alptk.data.sources import PIPE_HINT, parse_value, pipe_problem, read_matrix
 from alptk.data.table import id_path, read_table
 from alptk.data.tokenizer import train_tokenizer
 from alptk.errors import DataError
-from alptk.inference import DecodeOptions, decode_dir
+from alptk.inference.decode import DecodeOptions
+from alptk.tasks.evaluate import decode_dir
 from alptk.train.config import load_train_config
 from alptk.train.trainer import Runtime, Trainer
 from tests.conftest import FRAMES, make_feature_dir, make_speech_dir, speechlike
@@ -185,7 +186,7 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     trainer = Trainer(load_train_config(root / "asr.yaml"), root / "exp", Runtime(0, 1, torch.device("cpu")))
     trainer.resume(restart=False)
     trainer.run()
-    decode_dir(root / "exp", root / "test", root / "decode", DecodeOptions(beam=1), "cpu", None)
+    decode_dir(root / "exp", root / "test", root / "decode", DecodeOptions(beam=1), "cpu")
     return root
 
 

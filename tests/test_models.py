@@ -8,15 +8,18 @@ import kaldiio
 import numpy as np
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
 
 from alptk.cli import app
+from alptk.config import from_dict, to_dict
 from alptk.errors import ConfigError
 from alptk.models.frontend import GlobalCMVN, SpecAugment, SpecAugmentConfig, warp_frequency
 from alptk.models.heads import LengthRegulator
 from alptk.models.layers import MultiHeadAttention, RotaryEmbedding, padding_mask
-from alptk.models.model import ALPModel, ModelConfig, load_model_config, part_parameters
+from alptk.models.model import HEADS, ALPModel, ModelConfig, load_model_config, part_parameters
 from alptk.objectives.tts import guided_attention_loss
+from alptk.train.checkpoint import token_dims
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +221,43 @@ def test_every_head_trains(model: ALPModel):
     assert untrained == []  # every parameter of every part gets a finite, non-zero gradient
     model.zero_grad()
     model.eval()
+
+
+def test_a_model_builds_only_the_heads_it_is_given():
+    full = ALPModel(load_model_config("tiny", vocab_size=60))
+    assert full.heads == HEADS and all(full.has_head(head) for head in HEADS)  # heads: None builds every one
+    asr = ALPModel(load_model_config("tiny", vocab_size=60, heads=["text_head", "ctc_head"]))
+    assert asr.heads == ("ctc_head", "text_head")
+    names = {name.split(".")[0] for name, _ in asr.named_parameters()}
+    assert names == {"frontend", "speech_encoder", "text_embedding", "text_encoder", "decoder", "ctc_head", "text_head"}
+    assert not any(name.startswith(("speech_head.", "duration_predictor.")) for name in asr.state_dict())
+    assert sum(p.numel() for p in asr.parameters()) < sum(p.numel() for p in full.parameters())
+    assert set(part_parameters(asr)) == {*names, "dropout"} and asr.text_head.embedding is asr.text_embedding
+    assert not hasattr(asr, "speech_head") and not asr.has_head("speech_head")
+    with pytest.raises(
+        ConfigError, match=r"^this model was built without speech_head \(its heads: ctc_head, text_head\)"
+    ):
+        asr.speech_head(torch.zeros(1, 2, 144), torch.tensor([2]))
+    with pytest.raises(
+        ConfigError, match=r"model heads: unknown head 'post_net' \(choose from ctc_head, duration_pred"
+    ):
+        ALPModel(load_model_config("tiny", heads=["ctc_head", "post_net"]))
+    assert set(token_dims(asr)) == {
+        "text_embedding.weight",
+        "text_head.embedding.weight",
+        "text_head.bias",
+        *(f"ctc_head.project.{n}" for n in ("weight", "bias")),
+    }
+
+
+def test_model_yaml_keeps_the_heads(tmp_path: Path):
+    config = load_model_config("tiny", vocab_size=60, heads=["speech_head", "speech_prenet"])
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))  # as training writes it
+    reloaded = from_dict(ModelConfig, yaml.safe_load((tmp_path / "model.yaml").read_text()))  # as loading reads it
+    assert reloaded == config and ALPModel(reloaded).heads == ("speech_prenet", "speech_head")
+    older = {k: v for k, v in to_dict(config).items() if k != "heads"}  # a model.yaml from before heads existed
+    (tmp_path / "older.yaml").write_text(yaml.safe_dump(older))
+    assert ALPModel(load_model_config(tmp_path / "older.yaml")).heads == HEADS
 
 
 def test_presets_sizes_and_cli():

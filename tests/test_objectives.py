@@ -39,7 +39,7 @@ def tiny_batch(tokenizer: Tokenizer) -> Batch:
     return Batch(["a", "b", "c"], feats, lengths, padded, torch.tensor([len(t) for t in tokens]))
 
 
-def small_model(vocab_size: int) -> ALPModel:
+def small_model(vocab_size: int, heads: list[str] | None = None) -> ALPModel:
     torch.manual_seed(0)
     config = ModelConfig(
         d_model=64,
@@ -50,6 +50,7 @@ def small_model(vocab_size: int) -> ALPModel:
         decoder={"type": "transformer", "layers": 1, **SMALL},
         dropout=0.0,
         speech_dropout=0.0,
+        heads=heads,
     )
     return ALPModel(config)
 
@@ -62,8 +63,8 @@ def small_model(vocab_size: int) -> ALPModel:
     ],
 )
 def test_objective_overfits_a_tiny_batch(tokenizer: Tokenizer, name: str, steps: int, factor: float):
-    model = small_model(len(tokenizer))
     cls = OBJECTIVES.get(name)
+    model = small_model(len(tokenizer), heads=list(cls.needed_heads(cls.Config())))  # the heads it declares do
     objective = cls(model, cls.Config(), tokenizer)
     batch = tiny_batch(tokenizer)
     model.frontend.cmvn.mean.copy_(batch.feats[0, :96].mean(0))
@@ -99,6 +100,29 @@ def test_objective_streams_and_errors(tokenizer: Tokenizer):
     s2t = OBJECTIVES.get("s2t")
     with pytest.raises(AlptkError, match=r"^token '<de>' is not in the tokenizer's vocabulary$"):
         s2t(model, s2t.Config(start_token="<de>"), tokenizer)
+
+
+def test_objectives_declare_their_heads_and_need_them(tokenizer: Tokenizer):
+    heads = {name: OBJECTIVES.get(name).heads for name in OBJECTIVES.names()}
+    assert heads == {
+        **{"s2t": ("ctc_head", "text_head"), "lm": ("text_head",), "mlm": ("text_head",), "denoise": ("text_head",)},
+        **{"stm": ("speech_matching", "text_matching"), "masked_speech": (), "tts": ("speech_prenet", "speech_head")},
+        "fastspeech": ("speech_head", "duration_predictor", "length_regulator"),
+    }
+    fastspeech = OBJECTIVES.get("fastspeech")
+    assert fastspeech.needed_heads(fastspeech.Config()) == (*heads["fastspeech"], "ctc_head")  # it aligns itself
+    assert fastspeech.needed_heads(fastspeech.Config(aligner="exp/asr")) == heads["fastspeech"]
+    s2t = OBJECTIVES.get("s2t")
+    with pytest.raises(
+        ConfigError,
+        match=r"^objective s2t needs the model's ctc_head, which it was built without \(its heads: text_head\); "
+        r"add it to model_options.heads$",
+    ):
+        s2t(small_model(len(tokenizer), heads=["text_head"]), s2t.Config(), tokenizer)
+    with pytest.raises(
+        ConfigError, match=r"objective tts needs the model's speech_prenet, speech_head, .*\(its heads: none\)"
+    ):
+        OBJECTIVES.get("tts")(small_model(len(tokenizer), heads=[]), OBJECTIVES.get("tts").Config(), tokenizer)
 
 
 def test_fastspeech_durations_follow_ctc_alignment(tokenizer: Tokenizer):

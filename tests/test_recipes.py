@@ -38,22 +38,22 @@ def test_template_help_and_unknown_option(tmp_path: Path):
     assert help_text.returncode == 0 and "4    tokenizer" in help_text.stdout
     bad = run_recipe(work, "--stage", "3", "--no_such_option", "1")
     assert bad.returncode != 0 and "unknown option --no_such_option" in bad.stderr
-    later = run_recipe(work, "--stage", "10")
-    assert later.returncode != 0 and "stage 10 is not available in this version" in later.stderr
+    later = run_recipe(work, "--stage", "11")
+    assert later.returncode != 0 and "stage 11 is not available in this version" in later.stderr
     missing = run_recipe(work, "--stage", "3", "--stop_stage", "3")  # stage 2 never ran: no dump/raw
     assert missing.returncode == 2, missing.stderr  # alptk's user-error status comes through the template
     assert "Stage 3: features ended with status 2; './run.sh --stage 3' reruns it" in missing.stderr
 
 
 @pytest.mark.slow
-def test_mini_synth_tiny_stages_1_to_9(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_mini_synth_tiny_stages_1_to_10(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     work = recipe_copy("mini_synth/alp1", tmp_path)
     quick = "max_steps=6 log_every=3 valid_every=3 save_every=3"
     steps = ("--pretrain_args", quick, "--finetune_args", quick, "--lm_args", quick)
     result = run_recipe(work, "--size", "tiny", "--nj", "2", *steps)
     assert result.returncode == 0, result.stdout + result.stderr
     monkeypatch.chdir(work)  # paths in recipe directories are relative to the recipe, as in Kaldi
-    for n in range(1, 10):
+    for n in range(1, 11):
         assert re.search(rf"Stage {n}: .+ done in \d+ s$", result.stdout, re.MULTILINE), f"stage {n} did not finish"
     for name in ("train", "train_low", "dev", "test", "speech_only"):
         assert validate_dir(work / "dump" / "raw" / name, fs=16000) == []
@@ -75,9 +75,19 @@ def test_mini_synth_tiny_stages_1_to_9(tmp_path: Path, monkeypatch: pytest.Monke
     systems = {s["name"]: s for s in results["systems"]}
     assert list(systems) == ["pretrain", "asr", "asr_low", "asr_low_scratch", "st", "tts", "lm"]
     assert systems["lm"]["task"] == "lm" and systems["lm"]["results"] == []
-    fused = {name: yaml.safe_load((work / "exp" / name / "decode_test" / "decode.yaml").read_text())["options"]["lm"]
-             for name in ("asr", "asr_low", "st", "tts")}  # fmt: skip
-    assert fused == {"asr": "exp/lm", "asr_low": "exp/lm", "st": None, "tts": "exp/lm"}
+    decodings = {name: [d.name for d in (work / "exp" / name).glob("decode_*")] for name in systems if name != "lm"}
+    assert decodings == {  # named by their options (conf/decode.yaml; conf/decode_lm.yaml with the LM)
+        "pretrain": ["decode_test_retrieval"],
+        **{name: ["decode_test_beam10_ctc0.8_lm0.6"] for name in ("asr", "asr_low", "asr_low_scratch")},
+        "st": ["decode_test_beam10_ctc0.4"],
+        "tts": ["decode_test_gl32_lm0.6"],
+    }
+    fused = {name: yaml.safe_load((work / "exp" / name / dirs[0] / "decode.yaml").read_text())["options"]["lm"]
+             for name, dirs in decodings.items()}  # fmt: skip
+    assert fused == {
+        **dict.fromkeys(decodings),
+        **dict.fromkeys(("asr", "asr_low", "asr_low_scratch", "tts"), "exp/lm"),
+    }
     assert systems["asr_low_scratch"]["init"] is None and systems["asr_low"]["init"] == "exp/pretrain"
     assert systems["st"]["init"] == "exp/asr"  # ST starts from the ASR system
     assert any("tts/duration" in r for r in read_metrics(work / "exp" / "tts"))  # parallel TTS, aligned by exp/asr
@@ -86,7 +96,13 @@ def test_mini_synth_tiny_stages_1_to_9(tmp_path: Path, monkeypatch: pytest.Monke
     assert {"TTS CER", "MCD"} <= set(scores["tts"]) and "speech2text_R@1" in scores["pretrain"]
     markdown = (work / "RESULTS.md").read_text()
     assert markdown.startswith("# RESULTS") and "|asr (test)|" in markdown
-    assert len(list((work / "exp" / "tts" / "decode_test" / "wav").glob("*.wav"))) == 8
+    assert len(list((work / "exp" / "tts" / "decode_test_gl32_lm0.6" / "wav").glob("*.wav"))) == 8
+    packages = sorted(p.name for p in (work / "zoo").iterdir())
+    assert packages == sorted(f"mini_synth_alp1_{n}{s}" for n in decodings for s in ("", ".tar.gz"))
+    asr = work / "zoo" / "mini_synth_alp1_asr"
+    assert (asr / "lm" / "model.safetensors").is_file() and "| license | Apache-2.0 |" in (
+        asr / "README.md"
+    ).read_text()
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from alptk.errors import DataError
-from alptk.scoring import (
+from alptk.scoring.metrics import (
     ErrorCounts,
     _dtw_path,
     bleu_chrf,

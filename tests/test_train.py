@@ -17,6 +17,7 @@ import yaml
 
 from alptk.data.tokenizer import train_tokenizer
 from alptk.errors import ConfigError, DataError
+from alptk.inference.experiment import load_experiment
 from alptk.train import checkpoint as ckpt
 from alptk.train.config import TrainConfig, load_train_config, task_objective
 from alptk.train.trainer import Runtime, Trainer, lr_factor
@@ -163,14 +164,49 @@ def test_experiment_outputs(workdir: Path, tmp_path: Path):
     assert (exp / "tokenizer" / "tokenizer.model").is_file()
     assert yaml.safe_load((exp / "model.yaml").read_text())["d_model"] == 32
 
-    loaded = ckpt.load_experiment(exp)
-    assert not loaded.model.training and loaded.config.task == "pretrain" and len(loaded.tokenizer) > 10
+    loaded = load_experiment(exp)
+    assert not loaded.model.training and loaded.task == "pretrain" and len(loaded.tokenizer) > 10
     for name, tensor in loaded.model.state_dict().items():
         assert torch.equal(tensor, weights(exp)[name]), name
 
     rerun = run_alptk("pretrain", "--config", str(config), "--exp", str(exp), "--device", "cpu", "max_steps=14")
     assert rerun.returncode == 0, rerun.stderr
     assert "resuming" in rerun.stderr and yaml.safe_load((exp / "summary.yaml").read_text())["steps"] == 14
+
+
+def test_asr_finetuning_builds_only_its_heads(workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    """A model has the heads its objectives use: ASR fine-tuned from a pre-trained model with more heads has no
+    speech head, and its model.yaml rebuilds it."""
+    source, cpu = tmp_path / "pretrained", Runtime(0, 1, torch.device("cpu"))
+    pretrained = Trainer(load_train_config(write_config(tmp_path / "pretrain.yaml", config_dict(workdir))), source, cpu)
+    assert pretrained.model_config.heads == [
+        *("ctc_head", "speech_head", "speech_matching", "speech_prenet", "text_head", "text_matching")
+    ]  # the default objectives': no duration_predictor, no length_regulator
+    source.mkdir()
+    ckpt.save_weights(source / ckpt.WEIGHTS, pretrained.model.state_dict())
+    paired = {"paired": config_dict(workdir)["streams"]["paired"]}
+    asr = {"asr": {"type": "s2t", "stream": "paired"}}
+    changes = {"task": "asr", "init": str(source), "streams": paired, "objectives": asr, "valid": {}}
+    config = config_dict(workdir, **changes, max_steps=2, num_workers=0)
+    exp = tmp_path / "asr"
+    trainer = Trainer(load_train_config(write_config(tmp_path / "asr.yaml", config)), exp, cpu)
+    trainer.run()
+    log = capsys.readouterr().err  # init loads every tensor ASR has, and skips the pre-trained model's other heads
+    assert (
+        "new 0: none" in log
+        and "unused 34: speech_head (24), speech_matching (2), speech_prenet (6), text_matching (2)" in log
+    )
+    assert yaml.safe_load((exp / "model.yaml").read_text())["heads"] == ["ctc_head", "text_head"]
+    saved = weights(exp)
+    assert "ctc_head.project.weight" in saved and not any(name.startswith("speech_head.") for name in saved)
+    loaded = load_experiment(exp).model.state_dict()
+    assert loaded.keys() == saved.keys() and all(torch.equal(loaded[n], t) for n, t in saved.items())
+    older = {**trainer.module.state_dict(), "model.speech_head.mel.weight": torch.zeros(1)}  # every head was built
+    with pytest.raises(ConfigError, match=r"do not use \(speech_head\); add them to model_options.heads to resume"):
+        trainer.check_tensors(older, exp / ckpt.CHECKPOINT, {})
+    more = {**config, "model_options": {**MODEL_OPTIONS, "heads": ["speech_head"]}}  # adds to the objectives' heads
+    model = Trainer(load_train_config(write_config(tmp_path / "more.yaml", more)), tmp_path / "more", cpu).model
+    assert model.heads == ("ctc_head", "text_head", "speech_head")
 
 
 def test_ddp_two_processes_equal_one_process_with_the_combined_batch(workdir: Path, tmp_path: Path):

@@ -11,9 +11,11 @@ from rich.markup import escape
 from alptk.cli.data import app as data_app
 from alptk.cli.evaluate import decode, results, score
 from alptk.cli.features import app as features_app
+from alptk.cli.infer import embed, retrieve, synthesize, transcribe, translate
 from alptk.cli.models import app as models_app
 from alptk.cli.tokenizer import app as tokenizer_app
 from alptk.cli.train import finetune, pretrain
+from alptk.cli.zoo import app as zoo_app
 from alptk.errors import USER_ERROR, AlptkError
 from alptk.files import storage_error
 from alptk.progress import console
@@ -32,9 +34,12 @@ app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(models_app, name="models")
+app.add_typer(zoo_app, name="zoo")
 app.command()(pretrain)
 app.command()(finetune)
 for command in (decode, score, results):
+    app.command()(command)
+for command in (transcribe, translate, synthesize, embed, retrieve):
     app.command()(command)
 
 

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from torchaudio.compliance.kaldi import get_mel_banks
+
+from alptk.config import from_dict, load_yaml
+from alptk.errors import ConfigError
+from alptk.files import write_text
 
 WINDOW_TYPES = ("povey", "hamming", "hanning", "rectangular", "blackman")
 CHUNK_FRAMES = 1024  # frames per pipeline step: amortizes per-op overhead, keeps the work buffers in cache
 MEL_BINS_PER_MATMUL = 16  # the mel matrix is banded: one matmul per group of bins skips most of its zeros
 EPSILON = torch.finfo(torch.float32).eps  # Kaldi's and torchaudio's floor before the log
+FEATURES_FILE = "feats.yaml"  # the fbank options a features directory (and a model trained on it) was made with
 
 
 def kaldi_scale(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -89,6 +96,39 @@ class FbankConfig:
         if self.round_to_power_of_two:
             return 1 << (self.window_size - 1).bit_length()
         return self.window_size
+
+
+def save_features_spec(directory: str | Path, config: FbankConfig) -> None:
+    """Record beside ``feats.scp`` (or in an experiment or package) the options its features were computed with."""
+    write_text(Path(directory) / FEATURES_FILE, yaml.safe_dump(asdict(config), sort_keys=False))
+
+
+def load_features_spec(directory: str | Path) -> FbankConfig | None:
+    """The fbank options recorded in ``directory``; None where none are (features from before alptk wrote them)."""
+    path = Path(directory) / FEATURES_FILE
+    if not path.is_file():
+        return None
+    try:
+        return from_dict(FbankConfig, load_yaml(path), str(path))
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def common_features_spec(directories: list[str | Path]) -> FbankConfig | None:
+    """The one fbank spec of several features directories (those that record one); a ``ConfigError`` naming the
+    first option on which two differ: a model must hear its data, and later its users' audio, in one way."""
+    specs = {str(d): s for d in directories if (s := load_features_spec(d)) is not None}
+    if not specs:
+        return None
+    (first, spec), *others = specs.items()
+    for other, spec_b in others:
+        differing = [k for k, v in asdict(spec).items() if asdict(spec_b)[k] != v]
+        if differing:
+            key = differing[0]
+            raise ConfigError(
+                f"features differ: {first} has {key}={getattr(spec, key)}, {other} has {key}={getattr(spec_b, key)}"
+            )
+    return spec
 
 
 def _window_function(config: FbankConfig) -> torch.Tensor:

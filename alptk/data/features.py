@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from alptk.data.audio import iter_utterance_audio, order_by_recording
-from alptk.data.fbank import FbankConfig, FbankExtractor, kaldi_scale
+from alptk.data.fbank import FbankConfig, FbankExtractor, kaldi_scale, save_features_spec
 from alptk.data.kaldi_dir import TEXT_TABLE, KaldiDir, table_names
 from alptk.data.sources import read_matrix
 from alptk.errors import DataError
@@ -33,7 +33,8 @@ class FeatureStats:
 def extract_fbank_dir(
     src: str | Path, dst: str | Path, config: FbankConfig | None = None, nj: int = 1, allow_pipes: bool = False
 ) -> FeatureStats:
-    """Write ``dst``: ``feats.scp`` over ``data/raw_fbank.<job>.ark``, ``utt2num_frames``, ``cmvn.ark``, and tables.
+    """Write ``dst``: ``feats.scp`` over ``data/raw_fbank.<job>.ark``, ``utt2num_frames``, ``cmvn.ark``, the options
+    (``feats.yaml``), and tables.
 
     Each job writes its ark whole beside its final name; only when every job has succeeded are the old tables
     removed and the arks renamed into place, and ``feats.scp`` is written last. A run that fails or is interrupted
@@ -70,6 +71,7 @@ def extract_fbank_dir(
             tables[name] = table
     with atomic_path(dst / "cmvn.ark") as tmp:
         kaldiio.save_mat(str(tmp), stats)
+    save_features_spec(dst, config)
     KaldiDir(tables).save(dst)
     return FeatureStats(len(utts), int(stats[0, -1]), seconds)
 

@@ -17,6 +17,7 @@ from alptk.files import atomic_open, write_text
 
 ModelType = Literal["bpe", "unigram", "char", "word"]
 BLANK, UNK, BOS, EOS = "<blank>", "<unk>", "<s>", "</s>"  # ids 0..3; <blank> doubles as padding and CTC blank
+BLANK_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3  # every alptk tokenizer's: models and search rely on them
 MODEL_FILE, TOKENS_FILE, INFO_FILE = "tokenizer.model", "tokens.txt", "tokenizer.yaml"
 
 
@@ -77,13 +78,13 @@ def train_tokenizer(
             vocab_size=vocab_size,
             hard_vocab_limit=model_type not in ("char", "word"),
             character_coverage=character_coverage,
-            pad_id=0,
+            pad_id=BLANK_ID,
             pad_piece=BLANK,
-            unk_id=1,
+            unk_id=UNK_ID,
             unk_piece=UNK,
-            bos_id=2,
+            bos_id=BOS_ID,
             bos_piece=BOS,
-            eos_id=3,
+            eos_id=EOS_ID,
             eos_piece=EOS,
             user_defined_symbols=symbols,
             input_sentence_size=2_000_000,
@@ -115,7 +116,7 @@ class Tokenizer:
             raise AlptkError(f"{model}: tokenizer model not found (train one with `alptk tokenizer train`)")
         self.processor = spm.SentencePieceProcessor(model_file=str(model))
         self.directory = model.parent
-        self.blank_id, self.unk_id, self.bos_id, self.eos_id = 0, 1, 2, 3
+        self.blank_id, self.unk_id, self.bos_id, self.eos_id = BLANK_ID, UNK_ID, BOS_ID, EOS_ID
 
     def __len__(self) -> int:
         return self.processor.get_piece_size()

@@ -99,6 +99,7 @@ class FbankFrontend(nn.Module):
     """VTLP, CMVN, SpecAugment, two stride-2 3x3 convolutions (4x fewer frames), projection to ``d_model``."""
 
     Config = FbankFrontendConfig
+    factor = 4  # input frames per output frame
 
     def __init__(self, d_model: int, config: FbankFrontendConfig):
         super().__init__()
@@ -118,6 +119,11 @@ class FbankFrontend(nn.Module):
     def subsampled(length: int | torch.Tensor) -> int | torch.Tensor:
         """Length after the two convolutions (no padding, stride 2, kernel 3)."""
         return ((length - 1) // 2 - 1) // 2
+
+    @classmethod
+    def shortest_input(cls) -> int:
+        """The fewest input frames that leave an output frame."""
+        return next(n for n in range(1, 16 * cls.factor) if cls.subsampled(n) > 0)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, frames, feat_dim) fbank -> (batch, frames / 4, d_model) and the new lengths."""

@@ -6,13 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import safetensors
+import safetensors.torch
 import torch
 from torch import nn
 
 import alptk.models.encoders
 import alptk.models.frontend  # noqa: F401 - registers the parts
 from alptk.config import from_dict, load_yaml
-from alptk.errors import ConfigError
+from alptk.data.tokenizer import BLANK_ID
+from alptk.errors import ConfigError, DataError
 from alptk.models.decoder import DecoderCache
 from alptk.models.heads import (
     CTCHead,
@@ -24,8 +27,21 @@ from alptk.models.heads import (
     TextHead,
 )
 from alptk.models.registry import PARTS
+from alptk.progress import log
 
 PRESETS_DIR = Path(__file__).parent / "presets"
+# The optional output heads, in the order they are built: a model builds those its objectives use (the frontend,
+# encoders, text embedding and decoder always). ``text_head`` is tied to the text embedding.
+HEADS = (
+    "speech_prenet",
+    "ctc_head",
+    "text_head",
+    "speech_head",
+    "duration_predictor",
+    "length_regulator",
+    "speech_matching",
+    "text_matching",
+)
 
 
 @dataclass
@@ -44,6 +60,7 @@ class ModelConfig:
     speech_encoder: dict[str, Any] = field(default_factory=lambda: {"type": "conformer"})
     text_encoder: dict[str, Any] = field(default_factory=lambda: {"type": "transformer", "layers": 2})
     decoder: dict[str, Any] = field(default_factory=lambda: {"type": "transformer"})
+    heads: list[str] | None = None  # the HEADS to build (training: those its objectives use); None: all of them
 
 
 def preset_names() -> list[str]:
@@ -75,6 +92,20 @@ def _build(kind: str, spec: dict[str, Any], d_model: int, where: str) -> nn.Modu
     return PARTS[kind].get(name)(d_model, config)
 
 
+def model_heads(config: ModelConfig) -> tuple[str, ...]:
+    """The heads a model of ``config`` builds, in ``HEADS`` order; a ``ConfigError`` names an unknown one."""
+    if config.heads is None:
+        return HEADS
+    unknown = sorted(set(config.heads) - set(HEADS))
+    if unknown:
+        raise ConfigError(f"model heads: unknown head '{unknown[0]}' (choose from {', '.join(sorted(HEADS))})")
+    return tuple(head for head in HEADS if head in config.heads)
+
+
+class MissingHeadError(ConfigError, AttributeError):
+    """Code asked for a head the model was built without (an ``AttributeError`` too: ``hasattr`` says False)."""
+
+
 class ALPModel(nn.Module):
     """Speech encoder (fbank front end + encoder), text encoder, one shared decoder, and the output heads."""
 
@@ -84,22 +115,44 @@ class ALPModel(nn.Module):
         d = config.d_model
         self.frontend = _build("frontend", config.frontend, d, "frontend")
         self.speech_encoder = _build("encoder", config.speech_encoder, d, "speech_encoder")
-        self.text_embedding = nn.Embedding(config.vocab_size, d, padding_idx=0)
+        self.text_embedding = nn.Embedding(config.vocab_size, d, padding_idx=BLANK_ID)
         self.text_encoder = _build("encoder", config.text_encoder, d, "text_encoder")
         self.decoder = _build("decoder", config.decoder, d, "decoder")
-        self.speech_prenet = SpeechPrenet(config.n_mels, config.speech_reduction, d, dropout=config.speech_dropout)
-        self.ctc_head = CTCHead(d, config.vocab_size)
-        self.text_head = TextHead(self.text_embedding)
-        self.speech_head = SpeechHead(
-            d, config.n_mels, config.speech_reduction, config.postnet_channels, config.speech_dropout
-        )
-        self.duration_predictor = DurationPredictor(d, dropout=config.dropout)
-        self.length_regulator = LengthRegulator(d)
-        self.speech_matching = MatchingHead(d, config.matching_dim)
-        self.text_matching = MatchingHead(d, config.matching_dim)
+        builders = {
+            "speech_prenet": lambda: SpeechPrenet(
+                config.n_mels, config.speech_reduction, d, dropout=config.speech_dropout
+            ),
+            "ctc_head": lambda: CTCHead(d, config.vocab_size),
+            "text_head": lambda: TextHead(self.text_embedding),
+            "speech_head": lambda: SpeechHead(
+                d, config.n_mels, config.speech_reduction, config.postnet_channels, config.speech_dropout
+            ),
+            "duration_predictor": lambda: DurationPredictor(d, dropout=config.dropout),
+            "length_regulator": lambda: LengthRegulator(d),
+            "speech_matching": lambda: MatchingHead(d, config.matching_dim),
+            "text_matching": lambda: MatchingHead(d, config.matching_dim),
+        }
+        self.heads = model_heads(config)  # the others are not attributes: asking for one is a MissingHeadError
+        for head in self.heads:
+            setattr(self, head, builders[head]())
         self.embed_scale = d**0.5
         self.dropout = nn.Dropout(config.dropout)
         nn.init.normal_(self.text_embedding.weight, std=d**-0.5)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name not in HEADS:
+                raise
+            built = ", ".join(self.heads) or "none"
+            raise MissingHeadError(
+                f"this model was built without {name} (its heads: {built}); train it with an objective that uses "
+                f"{name}, or add it to model_options.heads"
+            ) from None
+
+    def has_head(self, name: str) -> bool:
+        return name in self.heads
 
     def encode_speech(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fbank (batch, frames, n_mels) -> encoder states (batch, frames / 4, d_model) and their lengths."""
@@ -165,3 +218,26 @@ def part_parameters(model: ALPModel) -> dict[str, int]:
         seen.update(id(p) for p in params)
         counts[name] = sum(p.numel() for p in params)
     return counts
+
+
+MODEL_CONFIG, WEIGHTS = "model.yaml", "model.safetensors"  # a trained model's files (experiments and packages)
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> ALPModel:
+    """The trained model of an experiment or package ``directory`` (its ``model.yaml`` and ``model.safetensors``),
+    in eval mode. Parts the weights lack (a model from before alptk had them) start afresh, and the log says so."""
+    directory = Path(directory)
+    for name in (MODEL_CONFIG, WEIGHTS):
+        if not (directory / name).is_file():
+            raise DataError(f"no {name}: not a trained model (train it first)", directory)
+    model = ALPModel(from_dict(ModelConfig, load_yaml(directory / MODEL_CONFIG), str(directory / MODEL_CONFIG)))
+    try:
+        tensors = safetensors.torch.load_file(str(directory / WEIGHTS))
+    except (OSError, safetensors.SafetensorError) as err:
+        raise DataError(f"unreadable weights ({err})", directory / WEIGHTS) from None
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    if unexpected:
+        raise DataError(f"{WEIGHTS} has tensors this model does not, e.g. {unexpected[0]}", directory)
+    if missing:
+        log(f"{directory}: {WEIGHTS} lacks {', '.join(sorted({k.split('.')[0] for k in missing}))}: they start afresh")
+    return model.to(device).eval()

@@ -11,6 +11,7 @@ from torch import nn
 
 from alptk.data.datasets import Batch
 from alptk.data.tokenizer import Tokenizer
+from alptk.errors import ConfigError
 from alptk.models.layers import padding_mask
 from alptk.models.model import ALPModel
 from alptk.models.registry import Registry
@@ -23,11 +24,26 @@ class Objective(nn.Module):
     """Base class: ``stream`` says which data it consumes; parameters it owns (heads, temperatures) train too."""
 
     stream: ClassVar[Stream]
+    heads: ClassVar[tuple[str, ...]] = ()  # the model's optional heads (``HEADS``) it uses; training builds those
+    tasks: ClassVar[tuple[str, ...]] = ()  # the tasks (alptk.tasks) a model trained by it is decoded as
     ctc = False  # whether it trains CTC on its stream's targets (each must then fit its utterance's encoder frames)
 
     def __init__(self, model: ALPModel, config: Any, tokenizer: Tokenizer):
         super().__init__()
         self.config = config
+        missing = [head for head in self.needed_heads(config) if not model.has_head(head)]
+        if missing:
+            name = next((n for n in OBJECTIVES.names() if OBJECTIVES.get(n) is type(self)), type(self).__name__)
+            built = ", ".join(model.heads) or "none"
+            raise ConfigError(
+                f"objective {name} needs the model's {', '.join(missing)}, which it was built without (its heads: "
+                f"{built}); add {'them' if len(missing) > 1 else 'it'} to model_options.heads"
+            )
+
+    @classmethod
+    def needed_heads(cls, config: Any) -> tuple[str, ...]:
+        """The heads it uses with ``config``: ``heads``, unless an option changes that."""
+        return cls.heads
 
     def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError

@@ -27,6 +27,8 @@ class LMConfig:
 class LanguageModel(Objective):
     Config = LMConfig
     stream = "text"
+    heads = ("text_head",)
+    tasks = ("lm",)
 
     def __init__(self, model: ALPModel, config: LMConfig, tokenizer: Tokenizer):
         super().__init__(model, config, tokenizer)

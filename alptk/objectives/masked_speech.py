@@ -19,11 +19,12 @@ from torch import nn
 from alptk.data.datasets import Batch
 from alptk.data.tokenizer import Tokenizer
 from alptk.errors import ConfigError
+from alptk.models.frontend import FbankFrontend
 from alptk.models.layers import padding_mask
 from alptk.models.model import ALPModel
 from alptk.objectives.base import OBJECTIVES, Objective
 
-STACK = 4  # input frames per encoder frame (the front end subsamples 4x)
+STACK = FbankFrontend.factor  # input frames per encoder frame
 
 
 @dataclass
@@ -42,6 +43,7 @@ class MaskedSpeechConfig:
 class MaskedSpeechPrediction(Objective):
     Config = MaskedSpeechConfig
     stream = "speech"
+    heads = ()  # it predicts the targets with a layer of its own
 
     def __init__(self, model: ALPModel, config: MaskedSpeechConfig, tokenizer: Tokenizer):
         super().__init__(model, config, tokenizer)

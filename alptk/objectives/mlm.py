@@ -26,6 +26,7 @@ class MLMConfig:
 class MaskedLanguageModel(Objective):
     Config = MLMConfig
     stream = "text"
+    heads = ("text_head",)  # denoise's too
 
     def __init__(self, model: ALPModel, config: MLMConfig, tokenizer: Tokenizer):
         super().__init__(model, config, tokenizer)

@@ -27,6 +27,8 @@ class S2TConfig:
 class SpeechToText(Objective):
     Config = S2TConfig
     stream = "paired"
+    heads = ("ctc_head", "text_head")  # CTC's even when ctc_weight is 0: decoding may still use it
+    tasks = ("asr", "st")
 
     def __init__(self, model: ALPModel, config: S2TConfig, tokenizer: Tokenizer):
         super().__init__(model, config, tokenizer)

@@ -27,6 +27,7 @@ class STMConfig:
 class SpeechTextMatching(Objective):
     Config = STMConfig
     stream = "paired"
+    heads = ("speech_matching", "text_matching")  # the binary head is its own classifier, over the decoder
 
     def __init__(self, model: ALPModel, config: STMConfig, tokenizer: Tokenizer):
         super().__init__(model, config, tokenizer)

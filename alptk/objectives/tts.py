@@ -14,6 +14,7 @@ a duration predictor learns them for synthesis. With nothing to align, it learns
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -21,10 +22,10 @@ from torch import nn
 
 from alptk.data.datasets import Batch
 from alptk.data.tokenizer import Tokenizer
-from alptk.decoding import ctc_align
 from alptk.errors import ConfigError
+from alptk.models.alignment import ctc_align
 from alptk.models.layers import padding_mask
-from alptk.models.model import ALPModel
+from alptk.models.model import ALPModel, load_model
 from alptk.objectives.base import OBJECTIVES, Objective
 
 
@@ -40,6 +41,8 @@ class TTSConfig:
 class TextToSpeech(Objective):
     Config = TTSConfig
     stream = "paired"
+    heads = ("speech_prenet", "speech_head")
+    tasks = ("tts",)
 
     def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         frames, valid, step_lengths = target_frames(model, batch)
@@ -71,18 +74,23 @@ class FastSpeechConfig:
 class ParallelTextToSpeech(Objective):
     Config = FastSpeechConfig
     stream = "paired"
+    heads = ("speech_head", "duration_predictor", "length_regulator")
+    tasks = ("tts",)
 
     def __init__(self, model: ALPModel, config: FastSpeechConfig, tokenizer: Tokenizer):
         super().__init__(model, config, tokenizer)
         self.aligners: list[ALPModel] = []  # a list keeps the aligner out of the trained (and saved) modules
         self.known: dict[str, torch.Tensor] = {}  # a frozen aligner's durations of each utterance seen
         if config.aligner is not None:
-            from alptk.train.checkpoint import load_experiment  # checkpoint imports the objectives
-
-            aligner = load_experiment(config.aligner)
-            if aligner.tokenizer.tokens != tokenizer.tokens:
+            if Tokenizer(Path(config.aligner) / "tokenizer").tokens != tokenizer.tokens:
                 raise ConfigError(f"fastspeech aligner {config.aligner} has another token list than this training")
-            self.aligners.append(aligner.model.requires_grad_(False))
+            self.aligners.append(load_model(config.aligner).requires_grad_(False))
+            if not self.aligners[0].has_head("ctc_head"):
+                raise ConfigError(f"fastspeech aligner {config.aligner} has no CTC head: give an ASR (s2t) experiment")
+
+    @classmethod
+    def needed_heads(cls, config: FastSpeechConfig) -> tuple[str, ...]:
+        return cls.heads + (("ctc_head",) if config.aligner is None else ())  # the model aligns itself
 
     def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         frames, valid, step_lengths = target_frames(model, batch)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +15,14 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from alptk.config import from_dict, load_yaml
 from alptk.data.tokenizer import MODEL_FILE, Tokenizer
 from alptk.errors import AlptkError, ConfigError, DataError
 from alptk.files import atomic_open
-from alptk.models.model import ALPModel, ModelConfig
+from alptk.models.model import WEIGHTS, ALPModel
 from alptk.progress import log
-from alptk.train.config import TrainConfig
 
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"  # the checkpoint before the latest, kept in case the latest cannot be read
-WEIGHTS = "model.safetensors"
 # what a training checkpoint holds; "config" (to report changes) and "bad_steps" were added later: optional
 TRAINING_STATE = ("module", "optimizer", "scheduler", "scaler", "step", "elapsed", "best", "stale", "stopped", "rng")
 
@@ -275,30 +272,3 @@ def summarize_names(names: list[str]) -> str:
         part = name.split(".")[0]
         counts[part] = counts.get(part, 0) + 1
     return ", ".join(f"{part} ({n})" for part, n in counts.items()) or "none"
-
-
-@dataclass
-class Experiment:
-    """A trained experiment directory, loaded for decoding: its model (eval mode), tokenizer and config."""
-
-    path: Path
-    model: ALPModel
-    tokenizer: Tokenizer
-    config: TrainConfig
-
-
-def load_experiment(exp: str | Path, device: str | torch.device = "cpu") -> Experiment:
-    """Rebuild the model of ``exp`` from its ``model.yaml`` and ``model.safetensors``. Parts the weights lack
-    (an experiment from before alptk had them) start afresh, and the log names them."""
-    exp = Path(exp)
-    for name in ("model.yaml", "train.yaml", WEIGHTS):
-        if not (exp / name).is_file():
-            raise DataError(f"no {name}: not a finished experiment (train it first)", exp)
-    model = ALPModel(from_dict(ModelConfig, load_yaml(exp / "model.yaml"), str(exp / "model.yaml")))
-    missing, unexpected = model.load_state_dict(load_weights(exp), strict=False)
-    if unexpected:
-        raise DataError(f"{WEIGHTS} has tensors this model does not, e.g. {unexpected[0]}", exp)
-    if missing:
-        log(f"{exp}: {WEIGHTS} lacks {', '.join(sorted({k.split('.')[0] for k in missing}))}: they start afresh")
-    config = from_dict(TrainConfig, load_yaml(exp / "train.yaml"), str(exp / "train.yaml"))
-    return Experiment(exp, model.to(device).eval(), Tokenizer(exp / "tokenizer"), config)

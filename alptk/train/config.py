@@ -11,11 +11,10 @@ from typing import Any, Literal
 
 from alptk.config import check_limits, load_config
 from alptk.errors import ConfigError
+from alptk.objectives import OBJECTIVES
 
 StreamKind = Literal["speech", "text", "paired"]
-Task = Literal["pretrain", "asr", "st", "tts", "lm"]
-# the objective types each task decodes with
-TASK_OBJECTIVES = {"asr": ("s2t",), "st": ("s2t",), "tts": ("tts", "fastspeech"), "lm": ("lm",)}
+PRETRAIN = "pretrain"  # the task of a model of every objective, decoded by none in particular
 
 
 @dataclass
@@ -54,7 +53,7 @@ class TrainConfig:
     tokenizer: str
     streams: dict[str, StreamConfig]
     objectives: dict[str, dict[str, Any]]  # name -> {type (default: name), stream, weight, ...objective options}
-    task: Task = "pretrain"  # what the experiment is decoded as, with an objective of a type TASK_OBJECTIVES lists
+    task: str = PRETRAIN  # what the experiment is decoded as: by the objective whose class lists it in ``tasks``
     model: str = "tiny"  # preset name or model YAML
     model_options: dict[str, Any] = field(default_factory=dict)  # overrides of the model config
     cmvn: str | None = None  # Kaldi cmvn.ark; default: the first speech data directory's
@@ -134,9 +133,11 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
 def task_objective(config: TrainConfig, where: str = "config") -> str | None:
     """The objective a fine-tuned model is decoded as: the one named after the task (``st`` in ST training with an
     auxiliary ``asr``), else the only one of a type the task decodes with; None for pre-training."""
-    types = TASK_OBJECTIVES.get(config.task)
-    if types is None:
+    if config.task == PRETRAIN:
         return None
+    types = task_objective_types(config.task)
+    if not types:
+        raise ConfigError(f"{where}: task: unknown task '{config.task}' (choose from {', '.join(known_tasks())})")
     spec = config.objectives.get(config.task)
     if isinstance(spec, dict) and spec.get("type", config.task) in types:
         return config.task
@@ -147,3 +148,12 @@ def task_objective(config: TrainConfig, where: str = "config") -> str | None:
             f"the only such objective; found {len(names)}"
         )
     return names[0]
+
+
+def task_objective_types(task: str) -> tuple[str, ...]:
+    """The objective types whose classes say they train models decoded as ``task``."""
+    return tuple(name for name in OBJECTIVES.names() if task in OBJECTIVES.get(name).tasks)
+
+
+def known_tasks() -> list[str]:
+    return sorted({PRETRAIN, *(task for name in OBJECTIVES.names() for task in OBJECTIVES.get(name).tasks)})

@@ -16,8 +16,6 @@ from alptk.errors import DataError
 from alptk.train.config import StreamConfig
 from alptk.train.preemption import ignore_stop_signals
 
-FRAME_SHIFT = 0.01  # seconds per fbank frame (the feature stage's default 10 ms shift)
-
 
 class ConcatDataset(torch.utils.data.ConcatDataset):
     """Datasets end to end, with the item ``lengths`` the batch sampler needs."""

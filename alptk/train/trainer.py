@@ -18,7 +18,7 @@ import shutil
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,17 +29,17 @@ from torch import nn
 
 from alptk.config import to_dict
 from alptk.data.datasets import Batch
+from alptk.data.fbank import common_features_spec, save_features_spec
 from alptk.data.tokenizer import Tokenizer
 from alptk.errors import USER_ERROR, AlptkError, ConfigError
 from alptk.files import storage_error, write_text
-from alptk.models.model import ALPModel, load_model_config
+from alptk.models.model import HEADS, ALPModel, load_model_config
 from alptk.objectives import OBJECTIVES
 from alptk.objectives.base import Objective
 from alptk.progress import log
 from alptk.train import checkpoint as ckpt
 from alptk.train.config import TrainConfig
 from alptk.train.data import (
-    FRAME_SHIFT,
     ConcatDataset,
     UsableItems,
     stream_dataset,
@@ -164,13 +164,27 @@ class MultiObjective(nn.Module):
         return total, metrics
 
 
+def objective_spec(name: str, spec: dict) -> tuple[str, type[Objective], object]:
+    """Objective ``name``'s kind, class and typed config from its ``objectives:`` entry."""
+    options = {k: v for k, v in spec.items() if k not in ("stream", "weight")}
+    options.setdefault("type", name)
+    kind, config = OBJECTIVES.config(options, f"objectives.{name}")
+    return kind, OBJECTIVES.get(kind), config
+
+
+def training_heads(config: TrainConfig, extra: list[str] | None) -> list[str]:
+    """The heads the model is built with: those its objectives use, and the ``extra`` ones its config names."""
+    heads = set(extra or [])
+    for name, spec in config.objectives.items():
+        _, cls, objective_config = objective_spec(name, spec)
+        heads.update(cls.needed_heads(objective_config))
+    return sorted(heads)
+
+
 def build_objectives(config: TrainConfig, model: ALPModel, tokenizer: Tokenizer) -> MultiObjective:
     objectives, streams, weights = {}, {}, {}
     for name, spec in config.objectives.items():
-        options = {k: v for k, v in spec.items() if k not in ("stream", "weight")}
-        options.setdefault("type", name)
-        kind, objective_config = OBJECTIVES.config(options, f"objectives.{name}")
-        cls = OBJECTIVES.get(kind)
+        kind, cls, objective_config = objective_spec(name, spec)
         stream = config.streams[spec["stream"]]
         if cls.stream != stream.kind:
             raise ConfigError(
@@ -220,8 +234,8 @@ def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
 class MetricWindow:
     """Sums of metrics since the last log, reduced over ranks when read."""
 
-    def __init__(self, device: torch.device):
-        self.device = device
+    def __init__(self, device: torch.device, frame_shift: float = 0.01):
+        self.device, self.frame_shift = device, frame_shift  # seconds per feature frame
         self.reset()
 
     def reset(self) -> None:
@@ -260,7 +274,7 @@ class MetricWindow:
         counts_all, (audio, tokens, padded, real) = totals[: len(names)], totals[-4:].tolist()
         record = {n: float(values[i] / counts_all[i]) for i, n in enumerate(names)}
         record.update(
-            audio_s_per_s=audio * FRAME_SHIFT / seconds,
+            audio_s_per_s=audio * self.frame_shift / seconds,
             text_tokens_per_s=tokens / seconds,
             padding=1 - real / padded if padded else 0.0,
         )
@@ -276,8 +290,9 @@ class Trainer:
             torch.manual_seed(config.seed)
             self.tokenizer = Tokenizer(config.tokenizer)
             overrides = {"vocab_size": len(self.tokenizer), **config.model_options}
-            self.model_config = load_model_config(config.model, **overrides)
-            model = ALPModel(self.model_config)
+            model_config = load_model_config(config.model, **overrides)
+            self.model_config = replace(model_config, heads=training_heads(config, model_config.heads))
+            model = ALPModel(self.model_config)  # model.yaml records its heads: loading builds the same model
             if config.init is not None:
                 report = ckpt.initialise(model, config.init, self.tokenizer, config.init_tokens)
                 if runtime.main:
@@ -288,6 +303,8 @@ class Trainer:
             self.valid_sets = {n: self.stream_data(n, dirs) for n, dirs in config.valid.items()}
             # CMVN: the config's, else the initial model's, else the first speech directory's statistics.
             speech_dirs = [Path(d) for s in config.streams.values() if s.kind != "text" for d in s.data]
+            self.features = common_features_spec(speech_dirs)  # None: text only, or features made before feats.yaml
+            self.frame_shift = (self.features.frame_shift_ms if self.features else 10.0) / 1000
             cmvn = config.cmvn or (None if config.init else next((str(d / "cmvn.ark") for d in speech_dirs), None))
             if cmvn is not None:
                 model.frontend.cmvn.load_kaldi_stats(cmvn, config.allow_pipes)
@@ -368,8 +385,14 @@ class Trainer:
         differ = sorted(n for n in names if getattr(own.get(n), "shape", None) != getattr(saved.get(n), "shape", None))
         if not differ:
             return
-        shapes = " -> ".join(str(list(s[differ[0]].shape)) if differ[0] in s else "absent" for s in (saved, own))
         causes = [change for key, change in changes.items() if key.split(".")[0] in SHAPE_SECTIONS]
+        heads = sorted({n.removeprefix("model.").split(".")[0] for n in differ})
+        if not causes and all(n.startswith("model.") and n not in own for n in differ) and set(heads) <= set(HEADS):
+            raise ConfigError(  # saved by an alptk that built every head, with the same config
+                f"{path}: cannot resume: the checkpoint has heads that this config's objectives do not use "
+                f"({', '.join(heads)}); add them to model_options.heads to resume, or rerun with --restart"
+            )
+        shapes = " -> ".join(str(list(s[differ[0]].shape)) if differ[0] in s else "absent" for s in (saved, own))
         why = "; ".join(causes) or f"no {', '.join(SHAPE_SECTIONS)} key changed: was the tokenizer retrained in place?"
         raise ConfigError(
             f"{path}: cannot resume: {len(differ)} tensors differ from this config's model (e.g. {differ[0]}: "
@@ -519,7 +542,7 @@ class Trainer:
         Each set's batches are dealt to the ranks in turn (a rank may get none); every mean is over all of them.
         Masks are drawn from a fixed seed so that validations compare."""
         self.module.eval()
-        window = MetricWindow(self.runtime.device)
+        window = MetricWindow(self.runtime.device, self.frame_shift)
         rank, world_size = self.runtime.rank, self.runtime.world_size
         with (
             torch.random.fork_rng(devices=[self.runtime.device] if self.runtime.device.type == "cuda" else []),
@@ -578,7 +601,7 @@ class Trainer:
             pin_memory=runtime.device.type == "cuda",
         )
         batches = (item for item in loader)  # closed below: its workers ignore SIGTERM, so nothing else stops them
-        window = MetricWindow(runtime.device)
+        window = MetricWindow(runtime.device, self.frame_shift)
         self.module.train()
         try:
             with stop_requests() as stop:  # SIGTERM, SIGINT: save at the end of this step, then stop
@@ -625,6 +648,8 @@ class Trainer:
         write_text(self.exp / "train.yaml", yaml.safe_dump(to_dict(self.config), sort_keys=False))
         write_text(self.exp / "model.yaml", yaml.safe_dump(to_dict(self.model_config), sort_keys=False))
         shutil.copytree(self.tokenizer.directory, self.exp / "tokenizer", dirs_exist_ok=True)
+        if self.features is not None:
+            save_features_spec(self.exp, self.features)
 
     def export(self) -> None:
         """``model.safetensors``: the average of the best snapshots (the final weights without validation)."""

@@ -17,5 +17,5 @@ fi
     --train_set train --valid_set dev --test_sets test \
     --speed_perturb_factors "0.9 1.0 1.1" \
     --token_type char --token_size 40 --token_symbols "" \
-    --pretrain_config "" --finetune_systems "${systems}" \
+    --pretrain_config "" --finetune_systems "${systems}" --model_license CC-BY-SA-4.0 \
     "$@"

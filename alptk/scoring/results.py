@@ -1,5 +1,5 @@
-"""Scoring decode directories (``result.json`` + ``result.md`` in each) and gathering them, with each system's
-training figures, into an ESPnet-style ``RESULTS.md`` (and ``RESULTS.json`` for tools)."""
+"""Scores of decode directories (``result.json`` + ``result.md`` in each; the tasks say which scores) and their
+gathering, with each system's training figures, into an ESPnet-style ``RESULTS.md`` (and ``RESULTS.json``)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,12 @@ import numpy as np
 from safetensors.numpy import load_file
 
 from alptk.config import load_json, load_yaml
-from alptk.data.kaldi_dir import KaldiDir
 from alptk.data.sources import read_matrix
 from alptk.data.table import Entry, read_table
 from alptk.errors import DataError
 from alptk.files import write_text
-from alptk.scoring import (
+from alptk.scoring.metrics import (
     ErrorReport,
-    bleu_chrf,
     error_rates,
     mel_cepstral_distortion,
     retrieval_recall,
@@ -30,8 +28,6 @@ from alptk.scoring import (
 from alptk.version import __version__
 
 RESULT = "result.json"
-DECODE_INFO = "decode.yaml"  # what `alptk decode` wrote
-EMBEDDINGS = "embeddings.safetensors"
 COUNT_COLUMNS = ("Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err")
 
 
@@ -46,8 +42,10 @@ def read_text(path: Path) -> dict[str, str]:
     return {e.key: e.value for e in read_decoded(path)}
 
 
-def _rates(name: str, refs: dict[str, str], hyps: dict[str, str], out: Path, hyp_file: Path, normalize: bool):
-    """WER or CER counts as a table row, with the alignments written beside the hypotheses."""
+def error_rate_row(name: str, refs: dict[str, str], hyp_file: Path, normalize: bool):
+    """WER or CER counts of the hypotheses in ``hyp_file`` as a table row, with the alignments written beside it,
+    and the most frequent confusions."""
+    hyps, out = read_text(hyp_file), hyp_file.parent
     unit = "word" if name == "WER" else "char"
     report: ErrorReport = error_rates(refs, hyps, unit, normalize, hyp_file)
     write_alignments(out / f"alignments.{unit}.txt", report)
@@ -56,53 +54,7 @@ def _rates(name: str, refs: dict[str, str], hyps: dict[str, str], out: Path, hyp
     return row, report.confusions[:10]
 
 
-def score_decode_dir(decode: Path, ref_dir: Path, normalize: bool = False, allow_pipes: bool = False) -> dict[str, Any]:
-    """Score what ``alptk decode`` wrote in ``decode`` against the references in ``ref_dir`` (``allow_pipes``: read
-    Kaldi pipe values, which run shell commands)."""
-    info = load_yaml(decode / DECODE_INFO) if (decode / DECODE_INFO).is_file() else None
-    if not info:
-        raise DataError(f"no {DECODE_INFO}: not a decode directory", decode)
-    tables = KaldiDir.load(ref_dir, allow_pipes).tables
-    result: dict[str, Any] = {
-        "task": info["task"],
-        "exp": info["exp"],
-        "test_set": ref_dir.name,
-        "decode": decode.name,
-        "rtf": info["rtf"],
-        "scores": {},
-        "tables": {},
-    }
-    confusions = {}
-    if info["task"] in ("asr", "st", "tts"):
-        field = info["reference_field"]
-        if field not in tables:
-            raise DataError(f"no {field} table to score against", ref_dir)
-        hyp_dir = decode / "asr" if info["task"] == "tts" else decode
-        hyps = read_text(hyp_dir / "text")
-        names = ("WER", "CER") if info["task"] != "st" else ()
-        for name in names:
-            row, confusions[name] = _rates(name, tables[field], hyps, hyp_dir, hyp_dir / "text", normalize)
-            result["tables"][name] = row
-            result["scores"][name if info["task"] == "asr" else f"TTS {name}"] = row["Err"]
-        if info["task"] == "st":
-            result["scores"].update(
-                {k: round(v, 1) for k, v in bleu_chrf(tables[field], hyps, decode / "text").items()}
-            )
-        if info["task"] == "tts" and "feats.scp" in tables:
-            mcd = _mcd(ref_dir / "feats.scp", tables["feats.scp"], decode / "feats.scp", allow_pipes)
-            result["scores"]["MCD"] = round(mcd, 2)
-    else:
-        embeddings = decode / EMBEDDINGS
-        if not embeddings.is_file():
-            raise DataError("missing: decode the data first", embeddings)
-        tensors = load_file(str(embeddings))
-        result["scores"] = {k: round(v, 1) for k, v in retrieval_recall(tensors["speech"], tensors["text"]).items()}
-    write_text(decode / RESULT, json.dumps(result, indent=2) + "\n")
-    write_text(decode / "result.md", decode_markdown(result, confusions))
-    return result
-
-
-def _mcd(reference_scp: Path, references: dict[str, str], synthesized_scp: Path, allow_pipes: bool) -> float:
+def mean_mcd(reference_scp: Path, references: dict[str, str], synthesized_scp: Path, allow_pipes: bool) -> float:
     """Mean mel cepstral distortion of the synthesized utterances that have reference features."""
     values = [
         mel_cepstral_distortion(
@@ -115,6 +67,19 @@ def _mcd(reference_scp: Path, references: dict[str, str], synthesized_scp: Path,
     if not values:
         raise DataError("no synthesized utterance has reference features", synthesized_scp)
     return float(np.mean(values))
+
+
+def retrieval_scores(embeddings: Path) -> dict[str, float]:
+    """Recall at 1, 5 and 10 of speech-to-text and text-to-speech retrieval with saved matching embeddings."""
+    if not embeddings.is_file():
+        raise DataError("missing: decode the data first", embeddings)
+    tensors = load_file(str(embeddings))
+    return {k: round(v, 1) for k, v in retrieval_recall(tensors["speech"], tensors["text"]).items()}
+
+
+def write_result(decode: Path, result: dict[str, Any], confusions: dict[str, list[tuple[str, str, int]]]) -> None:
+    write_text(decode / RESULT, json.dumps(result, indent=2) + "\n")
+    write_text(decode / "result.md", decode_markdown(result, confusions))
 
 
 def _table(rows: list[tuple[str, dict[str, Any]]], columns: tuple[str, ...], first: str = "dataset") -> list[str]:

@@ -1,5 +1,5 @@
-"""Search and generation: joint CTC/attention beam search and greedy search (Watanabe et al., 2017), CTC forced
-alignment, and mel generation (autoregressive, or all at once from predicted durations).
+"""Search: joint CTC/attention beam search and greedy search (Watanabe et al., 2017), with a language model fused
+in (shallow fusion).
 
 Every hypothesis begins with a start token (``<s>``, or a language tag for translation) that the returned tokens
 leave out; ``</s>`` ends it. The CTC part scores prefixes with :class:`CTCPrefixScorer`, so the joint score of a
@@ -12,14 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
+from alptk.errors import ConfigError
+from alptk.models.alignment import BLANK, NEG_INF
 from alptk.models.decoder import DecoderCache
-from alptk.models.layers import padding_mask
 from alptk.models.model import ALPModel
-
-BLANK = 0  # the CTC blank, never a text token
-NEG_INF = float("-inf")
 
 
 @dataclass
@@ -37,7 +34,7 @@ class CTCPrefixScorer:
     of ``log_probs`` each. Frames beyond an utterance's length are padded with certain blanks, which changes nothing.
     """
 
-    def __init__(self, log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = BLANK, eos: int = 3):
+    def __init__(self, log_probs: torch.Tensor, lengths: torch.Tensor, eos: int, blank: int = BLANK):
         """``log_probs`` (utterances, frames, vocab) and the utterances' frame counts."""
         padding = torch.arange(log_probs.shape[1], device=log_probs.device)[None, :] >= lengths[:, None]
         self.x = log_probs.float().masked_fill(padding[..., None], NEG_INF)
@@ -136,11 +133,20 @@ def _max_lengths(memory_lengths: torch.Tensor, ratio: float) -> list[int]:
     return [max(1, int(ratio * n)) for n in memory_lengths.tolist()]
 
 
+def usable_ctc_weight(model: ALPModel, ctc_weight: float) -> float:
+    """``ctc_weight``, or 0 for a model built without a CTC head (which then cannot decode by CTC alone)."""
+    if not 0 <= ctc_weight <= 1:
+        raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
+    if model.has_head("ctc_head"):
+        return ctc_weight
+    if ctc_weight == 1:
+        raise ConfigError("ctc_weight 1 decodes by CTC alone, but this model has no CTC head")
+    return 0.0
+
+
 def _ctc_scorer(
     model: ALPModel, memory: torch.Tensor, memory_lengths: torch.Tensor, eos: int, ctc_weight: float
 ) -> CTCPrefixScorer | None:
-    if not 0 <= ctc_weight <= 1:
-        raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
     return CTCPrefixScorer(model.ctc_head(memory), memory_lengths, eos=eos) if ctc_weight > 0 else None
 
 
@@ -202,6 +208,7 @@ def beam_search(
     """
     batch, device = memory.shape[0], memory.device
     max_lengths = _max_lengths(memory_lengths, max_length_ratio)
+    ctc_weight = usable_ctc_weight(model, ctc_weight)
     scorer = _ctc_scorer(model, memory, memory_lengths, eos, ctc_weight)
     utterances = torch.arange(batch, device=device)  # the unfinished ones
     rows = utterances.repeat_interleave(beam)  # the utterance of each live hypothesis
@@ -284,6 +291,7 @@ def greedy_search(
     """The best next token at each step under the joint score of :func:`beam_search`, for a batch of memories."""
     batch, device = memory.shape[0], memory.device
     max_lengths = torch.tensor(_max_lengths(memory_lengths, max_length_ratio), device=device)
+    ctc_weight = usable_ctc_weight(model, ctc_weight)
     scorer = _ctc_scorer(model, memory, memory_lengths, eos, ctc_weight)
     everyone = torch.arange(batch, device=device)
     if scorer is not None:
@@ -308,86 +316,3 @@ def greedy_search(
         _hypothesis(seq[1 : n + 1], score, length_normalized)
         for seq, n, score in zip(tokens.tolist(), lengths.tolist(), scores.tolist(), strict=True)
     ]
-
-
-@torch.inference_mode()
-def generate_speech(
-    model: ALPModel, memory: torch.Tensor, memory_lengths: torch.Tensor, max_frames: int, stop_threshold: float = 0.5
-) -> list[torch.Tensor]:
-    """Autoregressive mel generation (TTS) from text encoder states: each decoder step predicts
-    ``speech_reduction`` CMVN-normalized frames from the previous step's (zeros first), until the stop probability
-    passes ``stop_threshold`` or ``max_frames``; the post-net then refines the whole sequence. Returns
-    (frames, n_mels) per utterance."""
-    reduction, n_mels, batch = model.config.speech_reduction, model.config.n_mels, len(memory)
-    previous = memory.new_zeros(batch, 1, n_mels * reduction)
-    ends = torch.full((batch,), -1, dtype=torch.long)
-    cache, states = model.decoder.new_cache(), []
-    for step in range(-(-max_frames // reduction)):
-        state = model.decoder(model.speech_prenet(previous), None, memory, memory_lengths, cache)
-        states.append(state)
-        stops = (torch.sigmoid(model.speech_head.stop(state[:, 0])) > stop_threshold).cpu()  # (batch, reduction)
-        first = torch.where(stops.any(dim=1), stops.int().argmax(dim=1) + 1, -1)
-        ends = torch.where((ends < 0) & (first > 0), step * reduction + first, ends)
-        if (ends > 0).all():
-            break
-        previous = model.speech_head.mel(state)
-    ends = torch.where(ends > 0, ends, len(states) * reduction).to(memory.device)
-    _, post, _ = model.speech_head(torch.cat(states, dim=1), -(-ends // reduction))
-    return [post[i, : ends[i]] for i in range(batch)]
-
-
-@torch.inference_mode()
-def generate_speech_parallel(model: ALPModel, memory: torch.Tensor, memory_lengths: torch.Tensor) -> list[torch.Tensor]:
-    """Non-autoregressive mel generation (a ``fastspeech`` TTS model): the duration predictor says how many decoder
-    steps each token lasts (at least one), and the decoder makes every frame at once. Returns (frames, n_mels) per
-    utterance."""
-    valid = padding_mask(memory_lengths, memory.shape[1])
-    durations = torch.expm1(model.duration_predictor(memory, memory_lengths)).round().clamp(min=1).long()
-    _, post, lengths = model.decode_speech_parallel(memory, memory_lengths, durations.masked_fill(~valid, 0))
-    reduction = model.config.speech_reduction
-    return [post[i, : lengths[i] * reduction] for i in range(len(memory))]
-
-
-@torch.no_grad()
-def ctc_align(
-    log_probs: torch.Tensor, lengths: torch.Tensor, tokens: torch.Tensor, token_lengths: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """CTC forced alignment (Viterbi), batched over utterances: the single most probable frame labelling that
-    collapses to ``tokens``. ``log_probs`` (batch, frames, vocab), ``tokens`` (batch, tokens) padded. Returns the
-    index of the token each frame emits, -1 for blank and padded frames (batch, frames), and the path's log
-    probability (-inf where the utterance has too few frames for its tokens)."""
-    batch, frames, _ = log_probs.shape
-    states = 2 * tokens.shape[1] + 1  # blank, token 0, blank, token 1, ..., blank
-    labels = tokens.new_full((batch, states), BLANK)
-    labels[:, 1::2] = tokens
-    emissions = log_probs.float().gather(2, labels[:, None, :].expand(-1, frames, -1))
-    reachable = torch.arange(states, device=tokens.device)[None, :] < 2 * token_lengths[:, None] + 1
-    skips = (labels != BLANK) & (labels != F.pad(labels, (2, 0), value=BLANK)[:, :-2])  # from two states back
-    score = torch.full((batch, states), NEG_INF, device=log_probs.device)
-    score[:, :2] = emissions[:, 0, :2]
-    score = score.masked_fill(~reachable, NEG_INF)
-    moves = torch.zeros(batch, frames, states, dtype=torch.long, device=log_probs.device)  # 0, 1 or 2 states back
-    for t in range(1, frames):
-        candidates = torch.stack(
-            [
-                score,
-                F.pad(score[:, :-1], (1, 0), value=NEG_INF),
-                F.pad(score[:, :-2], (2, 0), value=NEG_INF).masked_fill(~skips, NEG_INF),
-            ],
-            dim=-1,
-        )
-        best, move = candidates.max(dim=-1)
-        active = (t < lengths)[:, None]
-        score = torch.where(active, (best + emissions[:, t]).masked_fill(~reachable, NEG_INF), score)
-        moves[:, t] = torch.where(active, move, 0)
-    rows = torch.arange(batch, device=tokens.device)
-    last_blank = 2 * token_lengths
-    last_token = (last_blank - 1).clamp(min=0)
-    state = torch.where(score[rows, last_blank] >= score[rows, last_token], last_blank, last_token)
-    path_score = score[rows, state]
-    path = torch.empty(batch, frames, dtype=torch.long, device=log_probs.device)
-    for t in range(frames - 1, -1, -1):
-        path[:, t] = state
-        state = state - moves[rows, t, state]
-    frame_tokens = torch.where(path % 2 == 1, (path - 1) // 2, -1)
-    return frame_tokens.masked_fill(~padding_mask(lengths, frames), -1), path_score

@@ -1,0 +1,53 @@
+"""Speech synthesis: mel frames, Griffin-Lim waveforms and their fbank; scored by intelligibility (an ASR model's
+WER and CER on the speech made, when one transcribes it) and mel cepstral distortion against reference features."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from alptk.inference.decode import DecodeOptions, recognize, synthesize
+from alptk.inference.experiment import Experiment, load_experiment
+from alptk.scoring.results import error_rate_row, mean_mcd
+from alptk.tasks.asr import reference_table
+from alptk.tasks.base import Scored, Task, register_task
+
+TRANSCRIPTION = "asr"  # the subdirectory of a TTS decoding where its speech is transcribed
+
+
+@register_task
+class SpeechSynthesis(Task):
+    name = "tts"
+    title = "speech synthesis"
+    commands = ("synthesize",)
+    usage = 'alptk synthesize {package} "the text to say" -o out.wav'
+    api = "Text2Speech"
+
+    def decode(self, exp: Experiment, data: Path, out: Path, options: DecodeOptions) -> dict[str, Any]:
+        info = synthesize(exp, data, out, options)
+        if options.transcriber is not None:
+            recognizer = load_experiment(options.transcriber, exp.device)
+            (out / TRANSCRIPTION).mkdir(exist_ok=True)
+            # as the ASR system decodes its own test sets, language model included
+            recognize(recognizer, out, out / TRANSCRIPTION, replace(options, nbest=1))
+        return info
+
+    def score(self, decode, info, references, ref_dir, normalize, allow_pipes) -> Scored:
+        scored = Scored()
+        if (decode / TRANSCRIPTION / "text").is_file():
+            refs = reference_table(info, references, ref_dir)
+            for name in ("WER", "CER"):
+                row, scored.confusions[name] = error_rate_row(name, refs, decode / TRANSCRIPTION / "text", normalize)
+                scored.tables[name], scored.scores[f"TTS {name}"] = row, row["Err"]
+        if "feats.scp" in references:
+            mcd = mean_mcd(ref_dir / "feats.scp", references["feats.scp"], decode / "feats.scp", allow_pipes)
+            scored.scores["MCD"] = round(mcd, 2)
+        return scored
+
+    def describe_decoding(self, options: DecodeOptions) -> str:
+        return f"Griffin-Lim vocoder, {options.griffin_lim_iterations} iterations"
+
+    def decode_tag(self, options: DecodeOptions) -> str:
+        tag = f"gl{options.griffin_lim_iterations}"
+        return tag + (f"_lm{options.lm_weight:g}" if options.transcriber and options.lm else "")

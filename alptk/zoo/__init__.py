@@ -1,0 +1,1 @@
+"""The alptk model zoo: model packages, their archives, and fetching and caching them (``store``)."""
