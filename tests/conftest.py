@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import kaldiio
 import numpy as np
 import pytest
 import soundfile
+import torch
+import yaml
 
 from alptk.data.fbank import FbankConfig, save_features_spec
 from alptk.data.kaldi_dir import KaldiDir
+from alptk.train.config import load_train_config
+from alptk.train.trainer import Runtime, Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FSDD = REPO.parent / "shared" / "data" / "fsdd"
@@ -90,3 +95,13 @@ def make_feature_dir(path: Path, n_utts: int, seed: int) -> Path:
     scp = dict(line.split(maxsplit=1) for line in (path / "feats.scp").read_text().splitlines())
     KaldiDir({**tables, "feats.scp": scp}).save(path)
     return path
+
+
+def train_systems(root: Path, common: dict[str, Any], systems: dict[str, dict[str, Any]]) -> None:
+    """Train each system (``common`` config keys, updated by its own) to ``root/<name>``, in order, on the CPU."""
+    for name, system in systems.items():
+        config_file = root / f"{name}.yaml"
+        config_file.write_text(yaml.safe_dump({**common, **system}))
+        trainer = Trainer(load_train_config(config_file), root / name, Runtime(0, 1, torch.device("cpu")))
+        trainer.resume(restart=False)
+        trainer.run()

@@ -36,9 +36,7 @@ from alptk.inference.audio import (
 )
 from alptk.inference.decode import DecodeOptions
 from alptk.tasks.evaluate import decode_dir
-from alptk.train.config import load_train_config
-from alptk.train.trainer import Runtime, Trainer
-from tests.conftest import make_speech_dir, speechlike
+from tests.conftest import make_speech_dir, speechlike, train_systems
 from tests.test_train import MODEL_OPTIONS
 
 ALPTK = str(Path(sys.executable).parent / "alptk")
@@ -59,12 +57,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "asr": {"task": "asr", "max_steps": 8, "objectives": {"asr": {"type": "s2t", "stream": "paired"}}},
         "pretrain": {"max_steps": 3, "objectives": {"stm": {"stream": "paired"}, "tts": {"stream": "paired"}}},
     }
-    for name, system in systems.items():
-        config_file = root / f"{name}.yaml"
-        config_file.write_text(yaml.safe_dump({**common, "streams": {"paired": paired}, **system}))
-        trainer = Trainer(load_train_config(config_file), root / name, Runtime(0, 1, torch.device("cpu")))
-        trainer.resume(restart=False)
-        trainer.run()
+    train_systems(root, {**common, "streams": {"paired": paired}}, systems)
     for name, source, spec in [
         ("st", "asr", {"task": "st", "objective": {"type": "s2t"}, "field": "text.fr"}),
         ("tts", "pretrain", {"task": "tts", "objective": {"type": "tts"}, "field": "text"}),

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from alptk.data.kaldi_dir import KaldiDir
 from alptk.data.tokenizer import train_tokenizer
@@ -21,9 +20,7 @@ from alptk.inference.generation import generate_speech, generate_speech_parallel
 from alptk.objectives import OBJECTIVES
 from alptk.scoring.results import results_markdown, write_results
 from alptk.tasks.evaluate import decode_dir, score_dir
-from alptk.train.config import load_train_config
-from alptk.train.trainer import Runtime, Trainer
-from tests.conftest import FRAMES, make_feature_dir
+from tests.conftest import FRAMES, make_feature_dir, train_systems
 from tests.test_train import MODEL_OPTIONS
 
 OPTIONS = DecodeOptions(beam=2, batch_frames=8 * FRAMES, tts_max_frames_per_token=3, griffin_lim_iterations=4)
@@ -58,12 +55,7 @@ def experiments(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "objectives": {"lm": {"stream": "text"}},
         },
     }
-    for name, system in systems.items():
-        config_file = root / f"{name}.yaml"
-        config_file.write_text(yaml.safe_dump({**common, "streams": {"paired": paired}, **system}))
-        trainer = Trainer(load_train_config(config_file), root / name, Runtime(0, 1, torch.device("cpu")))
-        trainer.resume(restart=False)
-        trainer.run()
+    train_systems(root, {**common, "streams": {"paired": paired}}, systems)
     return root
 
 

@@ -146,8 +146,11 @@ def usable_ctc_weight(model: ALPModel, ctc_weight: float) -> float:
 
 def _ctc_scorer(
     model: ALPModel, memory: torch.Tensor, memory_lengths: torch.Tensor, eos: int, ctc_weight: float
-) -> CTCPrefixScorer | None:
-    return CTCPrefixScorer(model.ctc_head(memory), memory_lengths, eos=eos) if ctc_weight > 0 else None
+) -> tuple[float, CTCPrefixScorer | None]:
+    """The CTC weight the model allows (:func:`usable_ctc_weight`) and its prefix scorer (None at weight 0)."""
+    ctc_weight = usable_ctc_weight(model, ctc_weight)
+    scorer = CTCPrefixScorer(model.ctc_head(memory), memory_lengths, eos=eos) if ctc_weight > 0 else None
+    return ctc_weight, scorer
 
 
 def _lm_scorer(lm: ALPModel | None, weight: float) -> LMScorer | None:
@@ -208,8 +211,7 @@ def beam_search(
     """
     batch, device = memory.shape[0], memory.device
     max_lengths = _max_lengths(memory_lengths, max_length_ratio)
-    ctc_weight = usable_ctc_weight(model, ctc_weight)
-    scorer = _ctc_scorer(model, memory, memory_lengths, eos, ctc_weight)
+    ctc_weight, scorer = _ctc_scorer(model, memory, memory_lengths, eos, ctc_weight)
     utterances = torch.arange(batch, device=device)  # the unfinished ones
     rows = utterances.repeat_interleave(beam)  # the utterance of each live hypothesis
     memory_rows, memory_lengths_rows = memory[rows], memory_lengths[rows]
@@ -291,8 +293,7 @@ def greedy_search(
     """The best next token at each step under the joint score of :func:`beam_search`, for a batch of memories."""
     batch, device = memory.shape[0], memory.device
     max_lengths = torch.tensor(_max_lengths(memory_lengths, max_length_ratio), device=device)
-    ctc_weight = usable_ctc_weight(model, ctc_weight)
-    scorer = _ctc_scorer(model, memory, memory_lengths, eos, ctc_weight)
+    ctc_weight, scorer = _ctc_scorer(model, memory, memory_lengths, eos, ctc_weight)
     everyone = torch.arange(batch, device=device)
     if scorer is not None:
         scorer.start(everyone)
