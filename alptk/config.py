@@ -66,6 +66,10 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown key '{unknown[0]}' (valid keys: {', '.join(fields)})")
+    missing = [f.name for f in fields.values() if f.name not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]  # fmt: skip
+    if missing:
+        raise ConfigError(f"{where}: '{missing[0]}' is missing (set it in the file, or as {missing[0]}=...)")
     hints = typing.get_type_hints(cls)
     kwargs = {name: _coerce(value, hints[name], f"{where}: {name}") for name, value in data.items()}
     try:

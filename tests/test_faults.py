@@ -411,8 +411,8 @@ def test_training_options_at_their_bounds_are_accepted(tmp_path: Path):
     ("args", "message"),
     [
         (("--beam", "0"), "decode: beam must be > 0, got 0"),
-        (("--nbest", "-1"), "decode: nbest must be > 0, got -1"),
-        (("--batch-frames", "0"), "decode: batch_frames must be > 0, got 0"),
+        (("nbest=-1",), "decode: nbest must be > 0, got -1"),
+        (("batch_frames=0",), "decode: batch_frames must be > 0, got 0"),
         (("--lm-weight", "-0.5"), "decode: lm_weight must be >= 0, got -0.5"),
     ],
 )

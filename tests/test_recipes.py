@@ -80,7 +80,7 @@ def test_mini_synth_tiny_stages_1_to_10(tmp_path: Path, monkeypatch: pytest.Monk
         "pretrain": ["decode_test_retrieval"],
         **{name: ["decode_test_beam10_ctc0.8_lm0.6"] for name in ("asr", "asr_low", "asr_low_scratch")},
         "st": ["decode_test_beam10_ctc0.4"],
-        "tts": ["decode_test_gl32_lm0.6"],
+        "tts": ["decode_test_gl32_asr_beam10_ctc0.8_lm0.6"],
     }
     fused = {name: yaml.safe_load((work / "exp" / name / dirs[0] / "decode.yaml").read_text())["options"]["lm"]
              for name, dirs in decodings.items()}  # fmt: skip
@@ -96,7 +96,7 @@ def test_mini_synth_tiny_stages_1_to_10(tmp_path: Path, monkeypatch: pytest.Monk
     assert {"TTS CER", "MCD"} <= set(scores["tts"]) and "speech2text_R@1" in scores["pretrain"]
     markdown = (work / "RESULTS.md").read_text()
     assert markdown.startswith("# RESULTS") and "|asr (test)|" in markdown
-    assert len(list((work / "exp" / "tts" / "decode_test_gl32_lm0.6" / "wav").glob("*.wav"))) == 8
+    assert len(list((work / "exp" / "tts" / decodings["tts"][0] / "wav").glob("*.wav"))) == 8
     packages = sorted(p.name for p in (work / "zoo").iterdir())
     assert packages == sorted(f"mini_synth_alp1_{n}{s}" for n in decodings for s in ("", ".tar.gz"))
     asr = work / "zoo" / "mini_synth_alp1_asr"

@@ -138,7 +138,7 @@ def test_a_failure_on_one_rank_ends_every_rank_with_its_message(workdir: Path, t
     config = write_config(tmp_path / "train.yaml", paired_and_text(workdir, valid={}, max_steps=4))
     exp = tmp_path / "exp"
     command = ("pretrain", "--config", str(config), "--exp", str(exp))
-    rank0, rank1 = finish(start_ranks(29742, tmp_path, *command, file_limit=1 << 20), tmp_path)  # checkpoint: 2.5 MB
+    rank0, rank1 = finish(start_ranks(29742, tmp_path, *command, file_limit=1 << 18), tmp_path)  # checkpoint: 550 kB
     assert (rank0.returncode, rank1.returncode) == (2, 2), rank0.stderr[-3000:] + rank1.stderr[-3000:]
     errors = [line for line in rank0.stderr.splitlines() if line.startswith("error:")]
     assert errors == [

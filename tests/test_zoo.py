@@ -95,7 +95,16 @@ def test_decodings_with_other_options_go_elsewhere(experiments: Path):  # noqa: 
         for options in (DecodeOptions(), DecodeOptions(beam=20), replace(DecodeOptions(), lm="exp/lm"))
     }
     assert names == {"decode_test_beam10_ctc0.3", "decode_test_beam20_ctc0.3", "decode_test_beam10_ctc0.3_lm0.3"}
-    assert decode_name(experiments / "pretrain", "test", DecodeOptions()) == "decode_test_retrieval"
+    other = DecodeOptions(max_length_ratio=1.5, length_normalized=False, transcriber="exp/asr", batch_frames=10)
+    assert (
+        decode_name(experiments / "asr", "test", other)
+        == "decode_test_beam10_ctc0.3_max_length_ratio1.5_length_normalized0"
+    )
+    tts = decode_name(experiments / "tts", "test", replace(other, lm="exp/lm", tts_stop_threshold=0.6))
+    assert (
+        tts == "decode_test_gl32_asr_beam10_ctc0.3_lm0.3_tts_stop_threshold0.6_max_length_ratio1.5_length_normalized0"
+    )
+    assert decode_name(experiments / "pretrain", "test", other) == "decode_test_retrieval"
 
 
 def test_zoo_commands(asr_package: Path, experiments: Path, tmp_path: Path, monkeypatch):  # noqa: F811

@@ -233,7 +233,7 @@ def test_fetch_directory_archive_and_cached_name(tmp_path: Path, cache: Path):
     assert fetch("pkg") == got and fetch(got.name) == got
     with pytest.raises(PackageError, match="differs from the expected"):
         fetch(str(archive), sha256="0" * 64)
-    with pytest.raises(PackageError, match="cached: pkg-"):
+    with pytest.raises(PackageError, match="known: pkg-"):
         fetch("no-such-model")
     _flip_byte(got)  # a damaged cached copy is replaced
     assert fetch(str(archive)) == got and verify_package(got)

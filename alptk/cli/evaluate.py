@@ -12,10 +12,12 @@ from alptk.cli.options import AllowPipes
 def decode(
     exp: Path = typer.Option(..., help="Trained experiment or model package directory."),
     data: Path = typer.Option(..., help="Feature dir (asr, st, retrieval) or data dir with text (tts)."),
-    out: Path = typer.Option(None, help="Output directory [default: EXP/decode_<data>_<options>, e.g. beam10_ctc0.3]."),
+    out: Path = typer.Option(
+        None, help="Output directory (default: EXP/decode_<data>_<options>, e.g. decode_test_beam10_ctc0.3)."
+    ),
     config: Path = typer.Option(None, help="Decoding options (YAML; the keys of alptk.inference.DecodeOptions)."),
     overrides: list[str] = typer.Argument(None, help="Option overrides after the config, e.g. beam=20 nbest=5."),
-    beam: int = typer.Option(None, help="Beam size (1: greedy) [default: 10]."),
+    beam: int = typer.Option(None, help="Beam size (1: greedy; default 10)."),
     ctc_weight: float = typer.Option(None, help="Weight of CTC prefix scores in joint CTC/attention search."),
     lm: Path = typer.Option(None, help="asr, st: fuse this language model (task lm) into the search."),
     lm_weight: float = typer.Option(None, help="Weight of the language model's log-probabilities (with --lm)."),
@@ -30,15 +32,20 @@ def decode(
     Example: alptk decode --exp exp/asr --data dump/fbank/test --config conf/decode.yaml --lm exp/lm
     """
     from alptk.config import load_config
+    from alptk.errors import AlptkError
     from alptk.inference.decode import DecodeOptions
     from alptk.inference.experiment import default_device
     from alptk.progress import log
     from alptk.tasks.evaluate import decode_dir, decode_name
+    from alptk.zoo.store import MANIFEST
 
     flags = {"beam": beam, "ctc_weight": ctc_weight, "lm": lm, "lm_weight": lm_weight, "transcriber": transcriber}
     given = [f"{key}={value}" for key, value in flags.items() if value is not None]
     options = load_config(DecodeOptions, config, [*(overrides or []), *given, f"allow_pipes={allow_pipes}"])
-    out = out or exp / decode_name(exp, data, options)
+    if out is None:
+        if (exp / MANIFEST).is_file():
+            raise AlptkError(f"{exp} is a package, which stays as packed: give --out for the decoding")
+        out = exp / decode_name(exp, data, options)
     info = decode_dir(exp, data, out, options, device or default_device())
     log(f"{out}: {info['utterances']} utterances in {info['decode_seconds']:.1f} s (real-time factor {info['rtf']})")
 
@@ -46,7 +53,7 @@ def decode(
 def score(
     decode_dirs: list[Path] = typer.Argument(..., help="What alptk decode wrote (one or more directories)."),
     ref: Path = typer.Option(
-        None, help="Data dir with the references (text, text.fr; feats.scp for MCD) [default: the data it decoded]."
+        None, help="Data dir with the references (text, text.fr; feats.scp for MCD); default: the data it decoded."
     ),
     normalize: bool = typer.Option(False, help="Lowercase and drop punctuation before WER/CER."),
     allow_pipes: bool = AllowPipes,

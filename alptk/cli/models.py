@@ -7,7 +7,7 @@ from rich.table import Table
 
 from alptk.progress import console
 
-app = typer.Typer(help="Model zoo: parts and presets.", no_args_is_help=True)
+app = typer.Typer(help="Model parts and presets.", no_args_is_help=True)
 
 
 @app.command("list")

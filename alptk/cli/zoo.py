@@ -70,7 +70,9 @@ def show(source: str = typer.Argument(..., help="A package: directory, archive, 
 
 @app.command()
 def get(
-    source: str = typer.Argument(..., help="Package directory, .tar.gz, https:// URL, or hf:owner/name[@revision]."),
+    source: str = typer.Argument(
+        ..., help="Package directory, .tar.gz, https:// URL, or hf:owner/name (hf:owner/name@revision pins one)."
+    ),
     sha256: str = typer.Option(None, help="Expected SHA-256 of the archive (or add #sha256=... to the URL)."),
 ) -> None:
     """Get a package into the cache (downloads resume and are checksum-verified) and print where it is.
@@ -85,7 +87,7 @@ def get(
 @app.command()
 def push(
     source: str = typer.Argument(..., help="A package directory or name."),
-    target: str = typer.Argument(..., help="hf:owner/name (needs huggingface_hub: pip install 'alptk[hub]')."),
+    target: str = typer.Argument(..., help="hf:owner/name (needs huggingface_hub: pip install 'alptk\\[hub]')."),
 ) -> None:
     """Upload a package to the Hugging Face Hub.
 

@@ -95,12 +95,17 @@ def load_experiment(path: str | Path, device: str | torch.device = "cpu") -> Exp
     path = Path(path)
     spec = read_task_spec(path)
     model = load_model(path, device)
-    features = load_features_spec(path)
-    if features is None and spec["task"] not in ("lm",):
-        features = FbankConfig(num_mel_bins=model.config.n_mels)
-        log(
-            f"{path}: no feats.yaml (trained before alptk wrote it): assuming Kaldi fbank, {features.num_mel_bins} bins"
-        )
+    features = model_features(path, spec["task"], model.config.n_mels)
     return Experiment(
         path, model, Tokenizer(path / "tokenizer"), spec["task"], spec["objective"], spec["field"], features
     )
+
+
+def model_features(path: Path, task: str, n_mels: int) -> FbankConfig | None:
+    """The fbank spec of the model in ``path``; for one trained before alptk wrote ``feats.yaml``, Kaldi's defaults
+    with its ``n_mels`` bins (said in the log); None for a language model, which hears nothing."""
+    features = load_features_spec(path)
+    if features is None and task != "lm":
+        features = FbankConfig(num_mel_bins=n_mels)
+        log(f"{path}: no feats.yaml (trained before alptk wrote it): assuming Kaldi fbank, {n_mels} bins")
+    return features

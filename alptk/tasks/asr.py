@@ -20,6 +20,8 @@ class SpeechRecognition(Task):
     commands = ("transcribe",)
     usage = "alptk transcribe {package} recording.wav"
     api = "Speech2Text"
+    tagged_keys = ("beam", "ctc_weight", "lm", "lm_weight")
+    decode_keys = (*tagged_keys, "nbest", "max_length_ratio", "length_normalized")
 
     def decode(self, exp: Experiment, data: Path, out: Path, options: DecodeOptions) -> dict[str, Any]:
         return recognize(exp, data, out, options)

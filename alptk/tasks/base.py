@@ -30,6 +30,8 @@ class Task:
     commands: ClassVar[tuple[str, ...]] = ()  # the inference commands that run its models (alptk transcribe, ...)
     usage: ClassVar[str]  # a command line running a package ``{package}`` of it
     api: ClassVar[str | None] = None  # the class of alptk.inference.api that runs its models from Python
+    decode_keys: ClassVar[tuple[str, ...]] = ()  # the decoding options its outputs depend on
+    tagged_keys: ClassVar[tuple[str, ...]] = ()  # those decode_tag spells out
 
     def decode(self, exp: Experiment, data: Path, out: Path, options: DecodeOptions) -> dict[str, Any]:
         """Decode ``data`` into ``out``; return what ``decode.yaml`` records (utterances, audio_seconds, ...)."""
@@ -41,7 +43,8 @@ class Task:
         raise NotImplementedError
 
     def decode_tag(self, options: DecodeOptions) -> str:
-        """The part of a decode directory's name that tells its options apart (``beam10_ctc0.3``)."""
+        """A decode directory's name for the options of ``tagged_keys`` (``beam10_ctc0.3``); the other
+        ``decode_keys`` that differ from the defaults follow it."""
         return ""
 
     def describe_decoding(self, options: DecodeOptions) -> str:

@@ -20,9 +20,15 @@ from alptk.tasks import get_task
 
 
 def decode_name(exp: str | Path, data: str | Path, options: DecodeOptions) -> str:
-    """``decode_<data>_<options>``: the directory a decoding goes to, so that other options do not overwrite it."""
-    tag = get_task(read_task_spec(exp)["task"]).decode_tag(options)
-    return f"decode_{Path(data).name}" + (f"_{tag}" if tag else "")
+    """``decode_<data>_<options>``: the directory a decoding goes to, so that other options do not overwrite it: the
+    task's tag, then every other option that differs from the default (``_max_length_ratio1.5``)."""
+    task = get_task(read_task_spec(exp)["task"])
+    parts, defaults = [task.decode_tag(options)], DecodeOptions()
+    for key in dict.fromkeys(task.decode_keys):
+        value = getattr(options, key)
+        if key not in task.tagged_keys and value != getattr(defaults, key):
+            parts.append(f"{key}{Path(value).name if isinstance(value, str) else f'{value:g}'}")
+    return "_".join([f"decode_{Path(data).name}", *filter(None, parts)])
 
 
 def decode_dir(exp_dir: Path, data: Path, out: Path, options: DecodeOptions, device: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from alptk.inference.decode import DecodeOptions, recognize, synthesize
 from alptk.inference.experiment import Experiment, load_experiment
 from alptk.scoring.results import error_rate_row, mean_mcd
-from alptk.tasks.asr import reference_table
+from alptk.tasks.asr import SpeechRecognition, reference_table
 from alptk.tasks.base import Scored, Task, register_task
 
 TRANSCRIPTION = "asr"  # the subdirectory of a TTS decoding where its speech is transcribed
@@ -23,6 +23,8 @@ class SpeechSynthesis(Task):
     commands = ("synthesize",)
     usage = 'alptk synthesize {package} "the text to say" -o out.wav'
     api = "Text2Speech"
+    tagged_keys = ("griffin_lim_iterations", "transcriber", *SpeechRecognition.tagged_keys)
+    decode_keys = (*tagged_keys, "tts_max_frames_per_token", "tts_stop_threshold", *SpeechRecognition.decode_keys)
 
     def decode(self, exp: Experiment, data: Path, out: Path, options: DecodeOptions) -> dict[str, Any]:
         info = synthesize(exp, data, out, options)
@@ -49,5 +51,8 @@ class SpeechSynthesis(Task):
         return f"Griffin-Lim vocoder, {options.griffin_lim_iterations} iterations"
 
     def decode_tag(self, options: DecodeOptions) -> str:
+        """``gl32``, and how the speech is transcribed: ``gl32_asr_beam10_ctc0.3``."""
         tag = f"gl{options.griffin_lim_iterations}"
-        return tag + (f"_lm{options.lm_weight:g}" if options.transcriber and options.lm else "")
+        if options.transcriber is None:
+            return tag
+        return f"{tag}_{Path(options.transcriber).name}_{SpeechRecognition.decode_tag(self, options)}"

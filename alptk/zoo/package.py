@@ -21,18 +21,18 @@ from alptk.data.tokenizer import INFO_FILE
 from alptk.errors import ConfigError, DataError
 from alptk.files import write_text
 from alptk.inference.decode import DecodeOptions
-from alptk.inference.experiment import DECODE_DEFAULTS, TRAIN_CONFIG, load_experiment, read_task_spec, write_task_spec
+from alptk.inference.experiment import DECODE_DEFAULTS, TRAIN_CONFIG, model_features, read_task_spec, write_task_spec
 from alptk.models.model import MODEL_CONFIG, WEIGHTS
 from alptk.progress import log
 from alptk.tasks import get_task
 from alptk.version import __version__
 from alptk.zoo.store import (
     FORMAT_VERSION,
-    MANIFEST,
     PackageError,
     cached_packages,
     pack_archive,
     read_manifest,
+    recipe_packages,
     write_manifest,
 )
 
@@ -65,7 +65,7 @@ def pack(
             if read_task_spec(source)["task"] != "lm":
                 raise ConfigError(f"{source}: the language model to pack is not one (task lm)")
             _copy_model(source, staging / name, read_task_spec(source))
-        defaults = {**asdict(options), **{name: name for name in extras}, "transcriber": None}
+        defaults = {**asdict(options), "lm": None, "transcriber": None, **{name: name for name in extras}}
         defaults.pop("allow_pipes")
         write_text(staging / DECODE_DEFAULTS, yaml.safe_dump(defaults, sort_keys=False))
         info = {
@@ -96,7 +96,7 @@ def _copy_model(exp: Path, dest: Path, spec: dict[str, Any]) -> None:
     info = dest / "tokenizer" / INFO_FILE  # it names the files the tokenizer was trained on: only their names here
     if info.is_file():
         write_text(info, yaml.safe_dump(path_names(load_yaml(info)), sort_keys=False))
-    features = load_experiment(exp).features
+    features = model_features(exp, spec["task"], load_yaml(exp / MODEL_CONFIG)["n_mels"])
     if features is not None:
         save_features_spec(dest, features)
     write_task_spec(dest, spec)
@@ -224,9 +224,8 @@ def path_names(value: Any) -> Any:
 
 def local_packages() -> list[tuple[Path, dict[str, Any]]]:
     """Packages in the cache, then those under the recipes of this checkout (``egs/*/*/zoo``), with manifests."""
-    checkout = Path(__file__).resolve().parents[2] / "egs"
     found = []
-    for package in [*cached_packages(), *sorted(p.parent for p in checkout.glob(f"*/*/zoo/*/{MANIFEST}"))]:
+    for package in [*cached_packages(), *recipe_packages()]:
         try:
             found.append((package, read_manifest(package)))
         except PackageError as err:

@@ -367,11 +367,17 @@ def cached_packages() -> list[Path]:
     )
 
 
+def recipe_packages() -> list[Path]:
+    """The packages the recipes of this checkout packed (``egs/<corpus>/<recipe>/zoo/<name>``), sorted."""
+    checkout = Path(__file__).resolve().parents[2] / "egs"
+    return sorted(p.parent for p in checkout.glob(f"*/*/zoo/*/{MANIFEST}"))
+
+
 def fetch(source: str, sha256: str | None = None) -> Path:
     """A verified package directory from ``source``: a package directory (used in place), a ``.tar.gz`` archive, an
     http(s) URL of one (``#sha256=<hex>`` may end it), ``hf:owner/name[@revision]``, or the name of a package in the
-    cache. Archives and downloads are unpacked into the cache and reused from there; ``sha256`` is the archive's
-    expected hash."""
+    cache or packed by a recipe of this checkout. Archives and downloads are unpacked into the cache and reused from
+    there; ``sha256`` is the archive's expected hash."""
     source = str(source)
     if sha256 is not None:
         sha256 = _expected_sha(sha256, source)
@@ -394,9 +400,11 @@ def fetch(source: str, sha256: str | None = None) -> Path:
         return _install(path, digest, str(path))
     cached = _cached(source) if source and "/" not in source else None
     if cached is None:
-        names = ", ".join(p.name for p in cached_packages()) or "none"
+        cached = next((p for p in recipe_packages() if p.name == source), None)
+    if cached is None:
+        names = ", ".join(p.name for p in [*cached_packages(), *recipe_packages()]) or "none"
         raise PackageError(
-            f"no such package directory, archive, URL (http(s)://), hub repo (hf:) or cached package (cached: {names})",
+            f"no such package directory, archive, URL (http(s)://), hub repo (hf:) or package name (known: {names})",
             source,
         )
     if sha256:
