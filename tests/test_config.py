@@ -70,3 +70,16 @@ def test_bad_override_and_missing_file(tmp_path: Path):
         load_config(Model, None, ["dropout"])
     with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
         load_config(Model, tmp_path / "nope.yaml")
+
+
+@dataclass
+class Stream:
+    kind: str
+    data: list[str]
+    ratio: float = 1.0
+
+
+def test_a_missing_required_key_is_named(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"c\.yaml: 'data' is missing \(set it in the file, or as data=\.\.\.\)"):
+        load_config(Stream, write(tmp_path, "kind: speech\n"))
+    assert load_config(Stream, write(tmp_path, "kind: speech\n"), ["data=[a, b]"]) == Stream("speech", ["a", "b"])

@@ -121,5 +121,7 @@ def test_zoo_commands(asr_package: Path, experiments: Path, tmp_path: Path, monk
     assert got.exit_code == 0 and Path(got.output.strip()).parent == tmp_path / "cache" / "packages"
     listed = runner.invoke(app, ["zoo", "list"])
     assert listed.exit_code == 0 and "tts_pack" in listed.output and "tts" in listed.output
+    in_place = runner.invoke(app, ["decode", "--exp", str(asr_package), "--data", str(experiments / "test")])
+    assert "is a package, which stays as packed: give --out" in str(in_place.exception)  # main() makes it one line
     shown = runner.invoke(app, ["zoo", "show", str(asr_package)])
     assert shown.exit_code == 0 and "toy_asr" in shown.output and "CC-BY-4.0" in shown.output
