@@ -206,7 +206,8 @@ def model_card(
     recipe = recipe_of(exp)
     if recipe is not None:
         where = "/".join(recipe.parts[-3:]) if recipe.parent.parent.name == "egs" else str(recipe)
-        lines += ["```sh", f"git checkout {info['git_revision']}", f"cd {where} && ./run.sh", "```", ""]
+        checkout = [f"git checkout {info['git_revision']}"] if info["git_revision"] != "unknown" else []
+        lines += ["```sh", *checkout, f"cd {where} && ./run.sh", "```", ""]
     settings = {k: v for k, v in config.items() if k not in ("tokenizer", "cmvn", "init", "streams", "valid")}
     lines += ["Training settings (paths reduced to their names):", "", "```yaml"]
     lines += [yaml.safe_dump(path_names(settings), sort_keys=False).rstrip(), "```", ""]
