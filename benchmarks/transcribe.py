@@ -28,10 +28,13 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=None, help="the first N recordings only")
     parser.add_argument("--ctc-weight", type=float, default=None)
     parser.add_argument("--batch-frames", type=int, default=None)
+    parser.add_argument("--no-lm", action="store_true", help="without the language model the package decodes with")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
     options = {k: v for k, v in (("ctc_weight", args.ctc_weight), ("batch_frames", args.batch_frames)) if v is not None}
+    if args.no_lm:
+        options["lm"] = None
     start = time.perf_counter()
     loaded = Speech2Text.from_pretrained(args.model, device=args.device, **options)
     load_seconds = time.perf_counter() - start
