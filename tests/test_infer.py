@@ -3,6 +3,7 @@ as ``alptk decode`` gives on stage-3 features of the same wav files."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -27,12 +28,11 @@ from alptk.inference.api import Failure, Speech2Text, SpeechTextMatcher, Text2Sp
 from alptk.inference.audio import (
     AudioInput,
     audio_inputs,
-    central_spans,
     load_audio,
     merge_windows,
+    pause_cuts,
     token_frames,
     utterance_ids,
-    window_starts,
 )
 from alptk.inference.decode import DecodeOptions
 from alptk.tasks.evaluate import decode_dir
@@ -85,14 +85,19 @@ def write_wav(path: Path, seconds: float, rate: int = 16000, seed: int = 0, chan
 # audio in
 
 
-def test_windows_are_merged_where_each_is_surest():
-    assert window_starts(30, 30, 5) == [0]
-    assert window_starts(80, 30, 5) == [0, 25, 50]
-    assert window_starts(75, 30, 5) == [0, 22, 45]  # spread evenly: overlaps of at least 5
-    spans = central_spans([0, 25, 50], 30)
-    assert spans == [(0.0, 27.5), (27.5, 52.5), (52.5, math.inf)]
+def test_windows_are_cut_in_pauses_and_merged_where_each_is_surest():
+    rate, rng = 1000, np.random.default_rng(0)
+    samples = rng.normal(0, 0.3, 80 * rate).astype(np.float32)  # 80 s of noise, quiet from 37 s and from 61 s
+    samples[37 * rate : 37 * rate + 300] *= 1e-3
+    samples[61 * rate : 61 * rate + 300] *= 1e-3
+    cuts = pause_cuts(samples, rate, window=30 * rate, overlap=4 * rate)
+    assert len(cuts) == 3 and 37_000 <= cuts[1] <= 37_300 and 61_000 <= cuts[2] <= 61_300  # where they can reach
+    bounds = [0, *cuts, len(samples)]
+    assert all(b - a + 4 * rate <= 30 * rate for a, b in itertools.pairwise(bounds))  # every window fits
+    assert pause_cuts(samples[: 20 * rate], rate, 30 * rate, 4 * rate) == []
+    spans = [(0.0, 27.5), (27.5, 52.5), (52.5, math.inf)]
     windows = [
-        ([1, 2, 3, 4], [5.0, 15.0, 26.0, 29.0]),  # "4" is past halfway into the overlap: the next window's
+        ([1, 2, 3, 4], [5.0, 15.0, 26.0, 29.0]),  # "4" is past the cut at 27.5: the next window gives it
         ([3, 4, 5, 6], [27.0, 29.0, 40.0, 53.0]),  # "3" (27) belongs to the first window, "6" (53) to the last
         ([6, 7], [54.0, 79.9]),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tarfile
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from alptk.cli import app
 from alptk.errors import ConfigError, DataError
+from alptk.inference.api import Speech2Text
 from alptk.inference.decode import DecodeOptions
 from alptk.inference.experiment import load_experiment
 from alptk.tasks import TASKS, get_task
@@ -73,6 +75,9 @@ def test_a_package_decodes_as_its_experiment(asr_package: Path, experiments: Pat
     assert unpacked.parent == tmp_path / "cache" / "packages"
     exp = load_experiment(unpacked)
     assert (exp.task, exp.field, exp.features.num_mel_bins) == ("asr", "text", 80)
+    longest = yaml.safe_load((experiments / "asr" / "summary.yaml").read_text())["longest_utterance_seconds"]
+    assert exp.longest_input == longest == load_experiment(experiments / "asr").longest_input > 0
+    assert Speech2Text(exp).windowing.seconds == math.ceil(12.5 * longest) / 10  # a quarter more than it heard
 
 
 def test_packing_needs_a_finished_experiment_and_a_real_lm(experiments: Path, tmp_path: Path):  # noqa: F811

@@ -50,8 +50,14 @@ def transcribe(
     no_lm: bool = NO_LM,
     lm_weight: float = LM_WEIGHT,
     batch_frames: int = BATCH_FRAMES,
-    window: float = typer.Option(30.0, help="Seconds heard at once: longer recordings are cut into windows."),
-    overlap: float = typer.Option(5.0, help="Seconds by which the windows of a long recording overlap."),
+    window: float = typer.Option(
+        None,
+        help="Seconds heard at once; longer recordings are cut into windows (default: 1.25 x the longest "
+        "utterance the model was trained on, else 30).",
+    ),
+    overlap: float = typer.Option(
+        None, help="Seconds by which windows overlap (default: 5, at most a window quarter)."
+    ),
     device: str = DEVICE,
     output_format: OutputFormat = FORMAT,
     out: Path = OUT,
@@ -96,8 +102,8 @@ def _speech_to_text(
     scp: Path | None,
     flags: dict[str, Any],
     no_lm: bool,
-    window: float,
-    overlap: float,
+    window: float | None,
+    overlap: float | None,
     device: str | None,
     output_format: OutputFormat,
     out: Path | None,

@@ -11,6 +11,7 @@ stage 3 computes, so a recording gives the hypothesis its feature directory woul
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,6 @@ from alptk.inference.audio import (
     AudioInput,
     PieceDataset,
     Windowing,
-    central_spans,
     merge_windows,
     plan,
     token_frames,
@@ -145,22 +145,27 @@ def as_inputs(audios: Sequence[Audio], rate: int | None = None) -> list[AudioInp
 class Speech2Text:
     """Speech recognition (an asr model) or translation (st) of recordings in any format, rate and channel count.
 
-    A recording longer than ``window`` seconds is cut, for recognition, into windows overlapping by ``overlap``
-    seconds, whose hypotheses are merged where each window is surest (CTC forced alignment places the tokens);
-    translation refuses it."""
+    A recording longer than ``window`` seconds (default: a quarter more than the longest utterance the model heard
+    in training, else 30 s) is cut, for recognition, into windows overlapping by ``overlap`` seconds (default: 5 s,
+    at most a quarter of the window), whose hypotheses are merged where each window is surest (CTC forced alignment
+    places the tokens); translation refuses a recording over 30 s."""
 
     def __init__(
         self,
         exp: Experiment,
         options: DecodeOptions | None = None,
-        window: float = WINDOW_SECONDS,
-        overlap: float = OVERLAP_SECONDS,
+        window: float | None = None,
+        overlap: float | None = None,
     ):
         self.command = "translate" if exp.task == "st" else "transcribe"
         require_task(exp, ("asr", "st"), "Speech2Text")
         self.exp, self.options = exp, options or DecodeOptions()
         self.lm = load_language_model(self.options, exp)
-        self.windowing = Windowing(window, overlap, split=exp.task == "asr", command=self.command)
+        split = exp.task == "asr"
+        if window is None:  # what the model heard, and a quarter more: cutting speech costs more than a longer input
+            window = math.ceil(12.5 * exp.longest_input) / 10 if split and exp.longest_input else WINDOW_SECONDS
+        overlap = min(OVERLAP_SECONDS, window / 4) if overlap is None else overlap
+        self.windowing = Windowing(window, overlap, split=split, command=self.command)
         self.extractor = FbankExtractor(exp.features)
         self._pieces = exp.tokenizer.tokens
 
@@ -169,8 +174,8 @@ class Speech2Text:
         cls,
         source: str | Path,
         device: str | None = None,
-        window: float = WINDOW_SECONDS,
-        overlap: float = OVERLAP_SECONDS,
+        window: float | None = None,
+        overlap: float | None = None,
         **options: Any,
     ) -> Speech2Text:
         """An asr or st model: an experiment directory or anything ``alptk.zoo.store.fetch`` accepts. ``options``
@@ -217,9 +222,7 @@ class Speech2Text:
             if len(indices) == 1:
                 tokens = best[0].tokens
             else:
-                starts = [pieces[i].start for i in indices]
-                window = round(self.windowing.seconds * self.sample_rate)
-                spans = central_spans(starts, window)
+                spans = [pieces[i].keep for i in indices]
                 tokens = merge_windows([(h.tokens, positions[i]) for h, i in zip(best, indices, strict=True)], spans)
             yield Transcription(
                 exp.tokenizer.decode(tokens),

@@ -5,6 +5,7 @@ surest (its centre). Pipes are never run here: a user's wav.scp names files."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections import Counter
@@ -71,6 +72,7 @@ class Piece:
     start: int  # samples at the model's rate
     end: int
     frames: int  # fbank frames
+    keep: tuple[float, float] = (0.0, math.inf)  # the samples whose tokens this piece's hypothesis gives
 
 
 # reading
@@ -225,8 +227,8 @@ def plan(
     inputs: Sequence[AudioInput], extractor: FbankExtractor, shortest: int, windowing: Windowing, verb: str
 ) -> tuple[list[Piece], dict[int, DataError], list[float]]:
     """The pieces the inputs are heard in (windows of a long recording when ``windowing.split``), the inputs refused
-    already (unreadable, empty, too short, too long), and each input's duration in seconds; from file headers only,
-    the audio is read a batch at a time (:class:`PieceDataset`)."""
+    already (unreadable, empty, too short, too long), and each input's duration in seconds; from file headers (a
+    recording to cut is read to find its pauses), the audio is read a batch at a time (:class:`PieceDataset`)."""
     rate = extractor.config.sample_rate
     window = round(windowing.seconds * rate)
     overlap = round(windowing.overlap * rate)
@@ -258,37 +260,48 @@ def plan(
             if len(seconds) == index:
                 seconds.append(0.0)
             continue
-        starts = window_starts(total, window, overlap) if windowing.split else [0]
-        for start in starts:
-            end = min(start + window, total) if len(starts) > 1 else total
-            pieces.append(Piece(index, start, end, extractor.num_frames(end - start)))
+        if total <= window or not windowing.split:
+            pieces.append(Piece(index, 0, total, extractor.num_frames(total)))
+            continue
+        try:
+            samples = _load(audio, rate, verb)
+        except DataError as err:
+            failures[index] = err
+            continue
+        cuts = [0, *pause_cuts(samples, rate, window, overlap), len(samples)]
+        for low, high in itertools.pairwise(cuts):
+            start, end = max(0, low - overlap // 2), min(len(samples), high + overlap // 2)
+            keep = (float(low), float(high) if high < len(samples) else math.inf)
+            pieces.append(Piece(index, start, end, extractor.num_frames(end - start), keep))
     return pieces, failures, seconds
 
 
 # windows
 
 
-def window_starts(total: int, window: int, overlap: int) -> list[int]:
-    """First samples of the windows of ``window`` samples that cover ``total``: one if it fits, else as few as keep
-    every overlap at least ``overlap``, spread evenly from the start to the end (each window whole)."""
-    if total <= window:
-        return [0]
-    count = math.ceil((total - overlap) / (window - overlap))
-    return [round(k * (total - window) / (count - 1)) for k in range(count)]
-
-
-def central_spans(starts: Sequence[int], window: int) -> list[tuple[float, float]]:
-    """Where each window's hypothesis is kept: from halfway into its overlap with the previous window to halfway
-    into its overlap with the next (the recording's ends for the first and last)."""
-    bounds = [(starts[k + 1] + starts[k] + window) / 2 for k in range(len(starts) - 1)]
-    return list(zip([0.0, *bounds], [*bounds, math.inf], strict=True))
+def pause_cuts(samples: np.ndarray, rate: int, window: int, overlap: int) -> list[int]:
+    """Where to cut a recording longer than ``window`` samples: each cut at the quietest 100 ms (the lowest mean
+    frame energy) of the second half of the stretch a window can reach, so that cuts fall in pauses where there
+    are any. A window runs from half an ``overlap`` before one cut to half an overlap after the next."""
+    hop, length = rate // 100, rate * 25 // 1000
+    if len(samples) < length:
+        return []
+    frames = np.lib.stride_tricks.sliding_window_view(samples, length)[::hop]
+    energy = np.convolve(np.log((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-10), np.ones(10) / 10, "same")
+    cuts, position, reach = [], 0, window - overlap
+    while len(samples) - position > window - overlap // 2:
+        last = min((position + reach) // hop, len(energy) - 1)
+        first = min((position + reach // 2) // hop, last)
+        position = (first + int(np.argmin(energy[first : last + 1]))) * hop + length // 2
+        cuts.append(position)
+    return cuts
 
 
 def merge_windows(
     windows: Sequence[tuple[Sequence[int], Sequence[float]]], spans: Sequence[tuple[float, float]]
 ) -> list[int]:
     """One token sequence from the windows' (tokens, position of each token) in recording order: each window's
-    tokens whose position falls in its span of :func:`central_spans`."""
+    tokens whose position falls in its span (its piece's ``keep``: between the cuts it spans)."""
     merged: list[int] = []
     for (tokens, positions), (low, high) in zip(windows, spans, strict=True):
         merged += [t for t, p in zip(tokens, positions, strict=True) if low <= p < high]

@@ -22,6 +22,7 @@ from alptk.train.config import TrainConfig, task_objective
 
 TASK_FILE = "task.yaml"  # a package's task: what train.yaml tells of an experiment, without paths
 TRAIN_CONFIG = "train.yaml"
+SUMMARY = "summary.yaml"  # what training reports: steps, time, the longest utterance heard, ...
 DECODE_DEFAULTS = "decode.yaml"  # a package's default decoding options (DecodeOptions keys; ``lm: lm`` is its lm/)
 
 
@@ -37,6 +38,7 @@ class Experiment:
     objective: dict[str, Any]  # {type, start_token, ...}: the decoding objective's options; {} for pretrain and lm
     field: str  # the text table it reads or writes (text, text.fr)
     features: FbankConfig | None
+    longest_input: float | None = None  # seconds: the longest utterance it heard in training, where known
 
     @property
     def device(self) -> torch.device:
@@ -94,11 +96,12 @@ def load_experiment(path: str | Path, device: str | torch.device = "cpu") -> Exp
     """The model of an experiment directory or an unpacked package, on ``device``, in eval mode."""
     path = Path(path)
     spec = read_task_spec(path)
+    if "longest_input_seconds" not in spec and (path / SUMMARY).is_file():
+        spec["longest_input_seconds"] = load_yaml(path / SUMMARY).get("longest_utterance_seconds")
     model = load_model(path, device)
     features = model_features(path, spec["task"], model.config.n_mels)
-    return Experiment(
-        path, model, Tokenizer(path / "tokenizer"), spec["task"], spec["objective"], spec["field"], features
-    )
+    tokenizer, longest = Tokenizer(path / "tokenizer"), spec.get("longest_input_seconds")
+    return Experiment(path, model, tokenizer, spec["task"], spec["objective"], spec["field"], features, longest)
 
 
 def model_features(path: Path, task: str, n_mels: int) -> FbankConfig | None:

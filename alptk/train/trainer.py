@@ -326,6 +326,14 @@ class Trainer:
     def model(self) -> ALPModel:
         return self.module.model
 
+    def longest_utterance(self) -> float | None:
+        """Seconds of audio of the longest utterance the model heard in training (None: it heard none)."""
+        frames = [max(d.lengths) for n, d in self.datasets.items() if self.config.streams[n].kind != "text"]
+        if not frames:
+            return None
+        frame_length = (self.features.frame_length_ms if self.features else 25.0) / 1000
+        return math.ceil(100 * ((max(frames) - 1) * self.frame_shift + frame_length)) / 100
+
     def stream_data(self, name: str, dirs: list[str]) -> ConcatDataset | UsableItems:
         """The examples of stream ``name`` in ``dirs`` that the model can learn from: the log counts the utterances
         dropped as too short for the front end, or (for a CTC objective) with too long a target."""
@@ -671,6 +679,7 @@ class Trainer:
             "world_size": self.runtime.world_size,
             "device": str(self.runtime.device),
             "weights": source,
+            "longest_utterance_seconds": self.longest_utterance(),
             "best": [{"step": s, self.config.best_metric: m} for m, s in self.best],
         }
         write_text(self.exp / "summary.yaml", yaml.safe_dump(summary, sort_keys=False))

@@ -21,7 +21,14 @@ from alptk.data.tokenizer import INFO_FILE
 from alptk.errors import ConfigError, DataError
 from alptk.files import write_text
 from alptk.inference.decode import DecodeOptions
-from alptk.inference.experiment import DECODE_DEFAULTS, TRAIN_CONFIG, model_features, read_task_spec, write_task_spec
+from alptk.inference.experiment import (
+    DECODE_DEFAULTS,
+    SUMMARY,
+    TRAIN_CONFIG,
+    model_features,
+    read_task_spec,
+    write_task_spec,
+)
 from alptk.models.model import MODEL_CONFIG, WEIGHTS
 from alptk.progress import log
 from alptk.tasks import get_task
@@ -50,7 +57,7 @@ def pack(
     """Write the package of experiment ``exp`` to directory ``out`` and archive ``out.tar.gz``; returns ``out``.
     ``options``: the decoding options users get by default (its ``lm`` is packed inside); ``results``: the
     RESULTS.json whose entry for this system goes into the card."""
-    for name in (MODEL_CONFIG, WEIGHTS, TRAIN_CONFIG, "summary.yaml"):
+    for name in (MODEL_CONFIG, WEIGHTS, TRAIN_CONFIG, SUMMARY):
         if not (exp / name).is_file():
             raise DataError(f"no {name}: not a finished experiment (train it first)", exp)
     spec = read_task_spec(exp)
@@ -60,7 +67,8 @@ def pack(
     staging = out.with_name(f".{out.name}.new")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        _copy_model(exp, staging, spec)
+        longest = load_yaml(exp / SUMMARY).get("longest_utterance_seconds")
+        _copy_model(exp, staging, {**spec, "longest_input_seconds": longest} if longest else spec)
         for name, source in extras.items():
             if read_task_spec(source)["task"] != "lm":
                 raise ConfigError(f"{source}: the language model to pack is not one (task lm)")
@@ -146,7 +154,7 @@ def model_card(
     """The package's README.md: what the model does, how to run it, its scores, how it was trained and made."""
     task = get_task(spec["task"])
     config = load_yaml(exp / TRAIN_CONFIG)
-    summary = load_yaml(exp / "summary.yaml")
+    summary = load_yaml(exp / SUMMARY)
     lines = [f"# {name}", "", f"{task.title[0].upper()}{task.title[1:]}, made with alptk {__version__}.", ""]
     lines += [
         "| | |",
