@@ -688,8 +688,10 @@ class Trainer:
 
 def lost_ranks(error: Exception) -> bool:
     """Whether ``error`` is a collective that failed or timed out because another rank died or froze mid-step
-    (DDP's gradient reduction raises gloo's errors as plain ``RuntimeError``)."""
-    return isinstance(error, dist.DistError) or any(name in str(error) for name in ("/gloo/", "NCCL"))
+    (DDP's gradient reduction raises gloo's errors as plain ``RuntimeError``; a timeout can also come from gloo's
+    connection to that rank, as "Application timeout caused pair closure")."""
+    markers = ("/gloo/", "NCCL", "caused pair closure")
+    return isinstance(error, dist.DistError) or any(name in str(error) for name in markers)
 
 
 def train(config: TrainConfig, exp: Path, restart: bool = False, device: str | None = None) -> None:
