@@ -77,6 +77,7 @@ def test_a_package_decodes_as_its_experiment(asr_package: Path, experiments: Pat
     assert (exp.task, exp.field, exp.features.num_mel_bins) == ("asr", "text", 80)
     longest = yaml.safe_load((experiments / "asr" / "summary.yaml").read_text())["longest_utterance_seconds"]
     assert exp.longest_input == longest == load_experiment(experiments / "asr").longest_input > 0
+    assert Speech2Text.from_pretrained(unpacked, device="cpu").lm is not None  # its lm/, as decode.yaml says
     assert Speech2Text(exp).windowing.seconds == math.ceil(12.5 * longest) / 10  # a quarter more than it heard
 
 

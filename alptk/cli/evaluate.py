@@ -19,7 +19,7 @@ def decode(
     overrides: list[str] = typer.Argument(None, help="Option overrides after the config, e.g. beam=20 nbest=5."),
     beam: int = typer.Option(None, help="Beam size (1: greedy; default 10)."),
     ctc_weight: float = typer.Option(None, help="Weight of CTC prefix scores in joint CTC/attention search."),
-    lm: Path = typer.Option(None, help="asr, st: fuse this language model (task lm) into the search."),
+    lm: str = typer.Option(None, help="asr, st: fuse this language model (an lm experiment or zoo source) in."),
     lm_weight: float = typer.Option(None, help="Weight of the language model's log-probabilities (with --lm)."),
     transcriber: Path = typer.Option(None, help="tts: transcribe the synthesized speech with this ASR model."),
     device: str = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when available)."),

@@ -19,7 +19,7 @@ DEVICE = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when availa
 BATCH_FRAMES = typer.Option(None, help="Padded fbank frames (synthesis: tokens x 20) per batch (default: 20000).")
 BEAM = typer.Option(None, help="Beam size (1: greedy) (default: the package's decode.yaml, else 10).")
 CTC_WEIGHT = typer.Option(None, help="Weight of CTC prefix scores in joint CTC/attention search.")
-LM = typer.Option(None, "--lm", help="Fuse this language model (an lm experiment or package dir) into the search.")
+LM = typer.Option(None, "--lm", help="Fuse this language model (an lm experiment, or any zoo source) into the search.")
 NO_LM = typer.Option(False, "--no-lm", help="Leave out the language model the package decodes with.")
 LM_WEIGHT = typer.Option(None, help="Weight of the language model's log-probabilities.")
 OUT = typer.Option(None, "--out", "-o", help="Write the hypotheses here (default: standard output).")
@@ -46,7 +46,7 @@ def transcribe(
     scp: Path = SCP,
     beam: int = BEAM,
     ctc_weight: float = CTC_WEIGHT,
-    lm: Path = LM,
+    lm: str = LM,
     no_lm: bool = NO_LM,
     lm_weight: float = LM_WEIGHT,
     batch_frames: int = BATCH_FRAMES,
@@ -77,7 +77,7 @@ def translate(
     scp: Path = SCP,
     beam: int = BEAM,
     ctc_weight: float = CTC_WEIGHT,
-    lm: Path = LM,
+    lm: str = LM,
     no_lm: bool = NO_LM,
     lm_weight: float = LM_WEIGHT,
     batch_frames: int = BATCH_FRAMES,

@@ -41,10 +41,10 @@ from alptk.inference.decode import DecodeOptions, batches, load_language_model
 from alptk.inference.decode import transcribe as search_dataset
 from alptk.inference.experiment import (
     DECODE_DEFAULTS,
-    TRAIN_CONFIG,
     Experiment,
     default_device,
     load_experiment,
+    model_directory,
     require_task,
 )
 from alptk.inference.generation import generate_mels, mel_to_waveform
@@ -90,17 +90,6 @@ class Failure:
 # loading
 
 
-def model_dir(source: str | Path) -> Path:
-    """The directory of a model: an experiment directory as it is, else what ``alptk.zoo.store.fetch`` makes of
-    ``source`` (a package directory, archive, URL, ``hf:owner/name`` or cached package name)."""
-    path = Path(source).expanduser()
-    if path.is_dir() and (path / TRAIN_CONFIG).is_file() and not (path / "manifest.json").is_file():
-        return path
-    from alptk.zoo.store import fetch
-
-    return fetch(str(source))
-
-
 def package_options(directory: Path, overrides: dict[str, Any]) -> DecodeOptions:
     """A model's decoding options: its ``decode.yaml`` (``DecodeOptions`` keys, packed with a package; a relative
     ``lm: lm`` is the language model packed in its ``lm/``), then ``overrides``."""
@@ -116,7 +105,7 @@ def package_options(directory: Path, overrides: dict[str, Any]) -> DecodeOptions
 
 def load(source: str | Path, device: str | None, options: dict[str, Any]) -> tuple[Experiment, DecodeOptions]:
     """The model of ``source`` on ``device`` (default: cuda when available) and its decoding options."""
-    directory = model_dir(source)
+    directory = model_directory(source)
     exp = load_experiment(directory, device or default_device())
     return exp, package_options(directory, options)
 

@@ -21,7 +21,7 @@ from alptk.data.sources import read_matrix
 from alptk.data.table import id_path
 from alptk.errors import ConfigError
 from alptk.files import tmp_name, write_text
-from alptk.inference.experiment import Experiment, load_experiment
+from alptk.inference.experiment import Experiment, load_experiment, model_directory
 from alptk.inference.generation import generate_mels, mel_to_waveform
 from alptk.inference.search import Hypothesis, beam_search, greedy_search
 from alptk.models.model import ALPModel
@@ -61,10 +61,11 @@ def batches(lengths: list[int], limit: int) -> list[list[int]]:
 
 
 def load_language_model(options: DecodeOptions, exp: Experiment) -> ALPModel | None:
-    """The model of ``options.lm`` (an ``lm`` experiment with ``exp``'s token list), None without one."""
+    """The model of ``options.lm`` (an ``lm`` experiment or any zoo source of one, with ``exp``'s token list), None
+    without one."""
     if options.lm is None:
         return None
-    lm = load_experiment(Path(options.lm), exp.device)
+    lm = load_experiment(model_directory(options.lm), exp.device)
     if lm.task != "lm":
         raise ConfigError(f"--lm {options.lm}: a language model experiment (task lm) is needed, not {lm.task}")
     if lm.tokenizer.tokens != exp.tokenizer.tokens:

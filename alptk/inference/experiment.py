@@ -19,6 +19,7 @@ from alptk.files import write_text
 from alptk.models.model import ALPModel, load_model
 from alptk.progress import log
 from alptk.train.config import TrainConfig, task_objective
+from alptk.zoo.store import MANIFEST, fetch
 
 TASK_FILE = "task.yaml"  # a package's task: what train.yaml tells of an experiment, without paths
 TRAIN_CONFIG = "train.yaml"
@@ -90,6 +91,15 @@ def read_task_spec(path: str | Path) -> dict[str, Any]:
     if (path / TRAIN_CONFIG).is_file():
         return task_spec(from_dict(TrainConfig, load_yaml(path / TRAIN_CONFIG), str(path / TRAIN_CONFIG)))
     raise DataError(f"no {TRAIN_CONFIG} or {TASK_FILE}: not an experiment or a package", path)
+
+
+def model_directory(source: str | Path) -> Path:
+    """The directory of a model: an experiment directory (or a model inside a package, as its ``lm/``) as it is,
+    else what ``alptk.zoo.store.fetch`` makes of ``source`` (a package, archive, URL, ``hf:owner/name`` or name)."""
+    path = Path(source).expanduser()
+    if path.is_dir() and not (path / MANIFEST).is_file():
+        return path
+    return fetch(str(source))
 
 
 def load_experiment(path: str | Path, device: str | torch.device = "cpu") -> Experiment:
