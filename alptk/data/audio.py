@@ -67,9 +67,14 @@ def audio_source(value: str, allow_pipes: bool) -> str | io.BytesIO:
     return data_of(value, allow_pipes)[1]
 
 
-def _not_audio(value: str, err: Exception) -> DataError:
+def unreadable_audio(err: Exception) -> str:
+    """Why soundfile could not read a file, in one line."""
     detail = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-    return DataError(f"cannot read audio '{value}': not an audio file soundfile can read ({detail})")
+    return f"not an audio file soundfile can read ({detail})"
+
+
+def _not_audio(value: str, err: Exception) -> DataError:
+    return DataError(f"cannot read audio '{value}': {unreadable_audio(err)}")
 
 
 def write_audio(path: str | Path, samples: np.ndarray, rate: int) -> None:

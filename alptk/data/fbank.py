@@ -122,7 +122,8 @@ def common_features_spec(directories: list[str | Path]) -> FbankConfig | None:
         return None
     (first, spec), *others = specs.items()
     for other, spec_b in others:
-        differing = [k for k, v in asdict(spec).items() if asdict(spec_b)[k] != v]
+        options = asdict(spec_b)
+        differing = [k for k, v in asdict(spec).items() if options[k] != v]
         if differing:
             key = differing[0]
             raise ConfigError(

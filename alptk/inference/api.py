@@ -335,7 +335,6 @@ class SpeechTextMatcher:
     def __init__(self, exp: Experiment, options: DecodeOptions | None = None, max_seconds: float = WINDOW_SECONDS):
         require_task(exp, ("pretrain",), "SpeechTextMatcher")
         self.exp, self.options = exp, options or DecodeOptions()
-        self.lm = load_language_model(self.options, exp)
         self.windowing = Windowing(max_seconds, 0.0, split=False, command="embed")
         self.extractor = FbankExtractor(exp.features)
 

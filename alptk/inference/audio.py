@@ -17,7 +17,7 @@ import numpy as np
 import soundfile
 import torch
 
-from alptk.data.audio import read_audio, resample, to_mono
+from alptk.data.audio import read_audio, resample, to_mono, unreadable_audio
 from alptk.data.fbank import FbankExtractor, kaldi_scale
 from alptk.data.sources import parse_value, pipe_problem
 from alptk.data.table import read_table
@@ -89,7 +89,7 @@ def _read(value: str) -> tuple[np.ndarray, int]:
     try:
         samples, rate = soundfile.read(value, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as err:
-        raise DataError(_not_audio(err)) from None
+        raise DataError(unreadable_audio(err)) from None
     if not len(samples):
         raise DataError("empty audio: no samples")
     return samples, rate
@@ -106,7 +106,7 @@ def _probe(value: str) -> tuple[int, int]:
     try:
         info = soundfile.info(value)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as err:
-        raise DataError(_not_audio(err)) from None
+        raise DataError(unreadable_audio(err)) from None
     if info.frames <= 0:
         raise DataError("empty audio: no samples")
     return info.samplerate, info.frames
@@ -119,11 +119,6 @@ def _check_source(value: str) -> None:
         raise DataError("a directory, not an audio file")
     if not os.path.isfile(value) and parse_value(value).offset is None:
         raise DataError("no such file")
-
-
-def _not_audio(err: Exception) -> str:
-    detail = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-    return f"not an audio file soundfile can read ({detail})"
 
 
 def to_model_rate(samples: np.ndarray, rate: int, model_rate: int) -> np.ndarray:

@@ -35,8 +35,7 @@ class SpeechRecognition(Task):
         return scored
 
     def decode_tag(self, options: DecodeOptions) -> str:
-        tag = f"beam{options.beam}_ctc{options.ctc_weight:g}"
-        return tag + (f"_lm{options.lm_weight:g}" if options.lm else "")
+        return search_tag(options)
 
     def describe_decoding(self, options: DecodeOptions) -> str:
         search = "greedy search" if options.beam == 1 else f"beam {options.beam}"
@@ -45,6 +44,11 @@ class SpeechRecognition(Task):
 
     def package_extras(self, options: DecodeOptions) -> dict[str, Path]:
         return {"lm": Path(options.lm)} if options.lm else {}
+
+
+def search_tag(options: DecodeOptions) -> str:
+    """``beam10_ctc0.3``, and ``_lm0.3`` with a language model: how a text was searched for."""
+    return f"beam{options.beam}_ctc{options.ctc_weight:g}" + (f"_lm{options.lm_weight:g}" if options.lm else "")
 
 
 def reference_table(info: dict[str, Any], references: dict[str, dict[str, str]], ref_dir: Path) -> dict[str, str]:

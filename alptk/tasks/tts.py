@@ -10,7 +10,7 @@ from typing import Any
 from alptk.inference.decode import DecodeOptions, recognize, synthesize
 from alptk.inference.experiment import Experiment, load_experiment
 from alptk.scoring.results import error_rate_row, mean_mcd
-from alptk.tasks.asr import SpeechRecognition, reference_table
+from alptk.tasks.asr import SpeechRecognition, reference_table, search_tag
 from alptk.tasks.base import Scored, Task, register_task
 
 TRANSCRIPTION = "asr"  # the subdirectory of a TTS decoding where its speech is transcribed
@@ -55,4 +55,4 @@ class SpeechSynthesis(Task):
         tag = f"gl{options.griffin_lim_iterations}"
         if options.transcriber is None:
             return tag
-        return f"{tag}_{Path(options.transcriber).name}_{SpeechRecognition.decode_tag(self, options)}"
+        return f"{tag}_{Path(options.transcriber).name}_{search_tag(options)}"

@@ -70,9 +70,10 @@ def pack(
         longest = load_yaml(exp / SUMMARY).get("longest_utterance_seconds")
         _copy_model(exp, staging, {**spec, "longest_input_seconds": longest} if longest else spec)
         for name, source in extras.items():
-            if read_task_spec(source)["task"] != "lm":
+            extra = read_task_spec(source)
+            if extra["task"] != "lm":
                 raise ConfigError(f"{source}: the language model to pack is not one (task lm)")
-            _copy_model(source, staging / name, read_task_spec(source))
+            _copy_model(source, staging / name, extra)
         defaults = {**asdict(options), "lm": None, "transcriber": None, **{name: name for name in extras}}
         defaults.pop("allow_pipes")
         write_text(staging / DECODE_DEFAULTS, yaml.safe_dump(defaults, sort_keys=False))
