@@ -36,6 +36,7 @@ audio_format=wav           # wav, flac or ogg
 speed_perturb_factors=""   # e.g. "0.9 1.0 1.1"; the perturbed training set is <train_set>_sp
 allow_pipes=false          # run Kaldi pipe entries of wav.scp (they execute shell commands)
 fbank_conf=conf/fbank.yaml # Kaldi fbank options (YAML); absent file: Kaldi defaults with 80 bins
+feats_dtype=float32        # float32, or float16: half the disk, read back as float32
 # Tokenizer
 token_type=bpe             # bpe, unigram, char or word
 token_size=500             # vocabulary size (an upper limit for char and word)
@@ -60,6 +61,7 @@ lm_decode_config=conf/decode_lm.yaml  # those of the systems decoded with exp/lm
 decode_args=""             # overrides of both, e.g. "beam=20 nbest=5"
 decode_nj=2                # decoding jobs at once (stage 8)
 tts_asr_system=""          # the ASR system that transcribes synthesized speech (TTS intelligibility)
+tts_asr_model=""           # or an ASR model from elsewhere: a zoo source or another recipe's experiment
 lm_systems=""              # systems decoded with exp/lm fused in (a tts system: its ASR transcription)
 score_opts=""              # e.g. --normalize
 # Packing (stage 10)
@@ -113,6 +115,7 @@ stage_2() {
 stage_3() {
     local conf=() set dirs=()
     [ -f "${fbank_conf}" ] && conf=(--config "${fbank_conf}")
+    [ "${feats_dtype}" != float32 ] && conf+=(--dtype "${feats_dtype}")
     for set in "${train_dump}" "${other_sets[@]}"; do dirs+=("dump/raw/${set}"); done
     alptk features fbank "${dirs[@]}" --into dump/fbank "${conf[@]}" --set "sample_rate=${fs}" --nj "${nj}"
 }
@@ -211,7 +214,11 @@ decode_one() {  # decode test set $2 with system $1, into exp/$1/decode_$2_<opti
         extra=(--lm exp/lm)
     fi
     [ -f "${config}" ] && extra+=(--config "${config}")
-    [ -n "${tts_asr_system}" ] && extra+=(--transcriber "exp/${tts_asr_system}")
+    if [ -n "${tts_asr_model}" ]; then
+        extra+=(--transcriber "${tts_asr_model}")
+    elif [ -n "${tts_asr_system}" ]; then
+        extra+=(--transcriber "exp/${tts_asr_system}")
+    fi
     # shellcheck disable=SC2086
     alptk decode --exp "exp/$1" --data "dump/fbank/$2" "${extra[@]}" "${device[@]}" ${decode_args}
 }

@@ -1,7 +1,11 @@
-"""Shared fixtures: small generated audio and Kaldi data directories."""
+"""Shared fixtures: small generated audio, Kaldi data directories, trained systems and recipe runs."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +109,15 @@ def train_systems(root: Path, common: dict[str, Any], systems: dict[str, dict[st
         trainer = Trainer(load_train_config(config_file), root / name, Runtime(0, 1, torch.device("cpu")))
         trainer.resume(restart=False)
         trainer.run()
+
+
+def recipe_copy(name: str, tmp_path: Path) -> Path:
+    """A copy of egs/<name> in tmp_path, so runs do not touch the checkout; ALPTK_ROOT points back to it."""
+    work = tmp_path / name
+    shutil.copytree(REPO / "egs" / name, work, ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads"))
+    return work
+
+
+def run_recipe(work: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ALPTK_ROOT": str(REPO), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(["./run.sh", *args], cwd=work, env=env, capture_output=True, text=True, check=False)

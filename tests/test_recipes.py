@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import kaldiio
@@ -17,19 +13,7 @@ import yaml
 from alptk.data.kaldi_dir import KaldiDir, validate_dir
 from alptk.data.tokenizer import Tokenizer
 from alptk.train.logger import read_metrics
-from tests.conftest import REPO, SHARED_FSDD
-
-
-def recipe_copy(name: str, tmp_path: Path) -> Path:
-    """A copy of egs/<name> in tmp_path, so runs do not touch the checkout; ALPTK_ROOT points back to it."""
-    work = tmp_path / name
-    shutil.copytree(REPO / "egs" / name, work, ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads"))
-    return work
-
-
-def run_recipe(work: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ALPTK_ROOT": str(REPO), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.run(["./run.sh", *args], cwd=work, env=env, capture_output=True, text=True, check=False)
+from tests.conftest import SHARED_FSDD, recipe_copy, run_recipe
 
 
 def test_template_help_and_unknown_option(tmp_path: Path):

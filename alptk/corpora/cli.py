@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from alptk.cli.options import Jobs
+from alptk.corpora import aishell, librispeech, ljspeech, mustc
 from alptk.corpora.fsdd import prepare_fsdd
 from alptk.corpora.mini_synth.prepare import SIZES, prepare_mini_synth
 from alptk.progress import log
@@ -41,3 +42,8 @@ def mini_synth(
     """
     for name, count in prepare_mini_synth(data_dir, audio_dir, size, seed, nj).items():
         log(f"{data_dir / name}: {count} utterances")
+
+
+# each corpus module defines its command (a function with typer options) beside its preparation function
+for _name, _module in (("librispeech", librispeech), ("ljspeech", ljspeech), ("aishell", aishell), ("mustc", mustc)):
+    app.command(_name)(_module.command)

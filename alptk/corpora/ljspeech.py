@@ -1,0 +1,7 @@
+"""ljspeech: placeholder, being written."""
+
+from __future__ import annotations
+
+
+def command() -> None:
+    """Not written yet."""
