@@ -1,7 +1,1 @@
-"""aishell: placeholder, being written."""
-
-from __future__ import annotations
-
-
-def command() -> None:
-    """Not written yet."""
+"""aishell: being written."""

@@ -44,6 +44,14 @@ def mini_synth(
         log(f"{data_dir / name}: {count} utterances")
 
 
-# each corpus module defines its command (a function with typer options) beside its preparation function
-for _name, _module in (("librispeech", librispeech), ("ljspeech", ljspeech), ("aishell", aishell), ("mustc", mustc)):
-    app.command(_name)(_module.command)
+
+# librispeech: command here
+
+
+# ljspeech: command here
+
+
+# aishell: command here
+
+
+# mustc: command here

@@ -1,7 +1,1 @@
-"""librispeech: placeholder, being written."""
-
-from __future__ import annotations
-
-
-def command() -> None:
-    """Not written yet."""
+"""librispeech: being written."""

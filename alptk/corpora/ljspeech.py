@@ -1,7 +1,1 @@
-"""ljspeech: placeholder, being written."""
-
-from __future__ import annotations
-
-
-def command() -> None:
-    """Not written yet."""
+"""ljspeech: being written."""

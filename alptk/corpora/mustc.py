@@ -1,7 +1,1 @@
-"""mustc: placeholder, being written."""
-
-from __future__ import annotations
-
-
-def command() -> None:
-    """Not written yet."""
+"""mustc: being written."""
