@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from alptk.data.kaldi_dir import KaldiDir
+from alptk.data.fbank import FEATURES_FILE
+from alptk.data.kaldi_dir import KaldiDir, validate_dir
 from alptk.data.tokenizer import train_tokenizer
 from alptk.errors import ConfigError, DataError
 from alptk.inference.decode import DecodeOptions
@@ -109,6 +111,22 @@ def test_tts_synthesizes_audio_and_is_scored_by_asr(experiments: Path, system: s
     assert (out / "asr" / "text").is_file()
     result = score_dir(out, root / "test")
     assert set(result["scores"]) == {"TTS WER", "TTS CER", "MCD"} and result["scores"]["MCD"] > 0
+
+
+def test_tts_transcriber_with_other_features_hears_its_own(experiments: Path, tmp_path: Path):
+    """An ASR model trained on other features (here: 8 kHz) transcribes the synthesized speech resampled and
+    featurized as it was trained, not the synthesizer's features."""
+    transcriber = tmp_path / "asr_8k"
+    shutil.copytree(experiments / "asr", transcriber)
+    spec = yaml.safe_load((transcriber / FEATURES_FILE).read_text())
+    (transcriber / FEATURES_FILE).write_text(yaml.safe_dump({**spec, "sample_rate": 8000}))
+    out = tmp_path / "decode"
+    decode_dir(experiments / "tts", experiments / "test", out, replace(OPTIONS, transcriber=str(transcriber)), "cpu")
+    heard = out / "asr" / "input" / "fbank"
+    assert yaml.safe_load((heard / FEATURES_FILE).read_text())["sample_rate"] == 8000
+    assert validate_dir(out / "asr" / "input" / "raw", fs=8000) == []
+    hypotheses = [line.split(" ")[0] for line in (out / "asr" / "text").read_text().splitlines()]
+    assert hypotheses == KaldiDir.load(experiments / "test").utterances
 
 
 def test_retrieval_and_results_table(experiments: Path):

@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from alptk.data.features import extract_fbank_dir
+from alptk.data.formatting import format_dir
 from alptk.inference.decode import DecodeOptions, recognize, synthesize
 from alptk.inference.experiment import Experiment, load_experiment
 from alptk.scoring.results import error_rate_row, mean_mcd
@@ -14,6 +16,17 @@ from alptk.tasks.asr import SpeechRecognition, reference_table, search_tag
 from alptk.tasks.base import Scored, Task, register_task
 
 TRANSCRIPTION = "asr"  # the subdirectory of a TTS decoding where its speech is transcribed
+
+
+def as_heard_by(recognizer: Experiment, synthesizer: Experiment, out: Path) -> Path:
+    """The synthesized speech in ``out`` as features of the transcriber's own kind: ``out`` itself when both models
+    use the same fbank, else the speech resampled to the transcriber's rate and featurized with its options."""
+    if recognizer.features == synthesizer.features:
+        return out
+    heard = out / TRANSCRIPTION / "input"
+    format_dir(out, heard / "raw", fs=recognizer.features.sample_rate)
+    extract_fbank_dir(heard / "raw", heard / "fbank", recognizer.features)
+    return heard / "fbank"
 
 
 @register_task
@@ -31,8 +44,9 @@ class SpeechSynthesis(Task):
         if options.transcriber is not None:
             recognizer = load_experiment(options.transcriber, exp.device)
             (out / TRANSCRIPTION).mkdir(exist_ok=True)
+            heard = as_heard_by(recognizer, exp, out)
             # as the ASR system decodes its own test sets, language model included
-            recognize(recognizer, out, out / TRANSCRIPTION, replace(options, nbest=1))
+            recognize(recognizer, heard, out / TRANSCRIPTION, replace(options, nbest=1))
         return info
 
     def score(self, decode, info, references, ref_dir, normalize, allow_pipes) -> Scored:
