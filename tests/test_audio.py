@@ -12,7 +12,7 @@ import soundfile
 import torch
 import torchaudio
 
-from alptk.data.audio import read_audio, resample, speed_perturb, write_audio
+from alptk.data.audio import audio_info, read_audio, resample, speed_perturb, write_audio
 from alptk.data.formatting import format_dir
 from alptk.data.kaldi_dir import KaldiDir, validate_dir
 from alptk.errors import DataError
@@ -100,3 +100,18 @@ def test_format_reports_bad_audio_with_location(tmp_path: Path):
     with pytest.raises(DataError, match=r"in/data/wav.scp: spk1-utt001: cannot read audio"):
         format_dir(src, tmp_path / "out")
     assert not (tmp_path / "out" / "wav.scp").exists()
+
+
+def test_wav_cut_short_is_reported_not_read_as_shorter_audio(tmp_path: Path):
+    path = tmp_path / "a.wav"
+    soundfile.write(path, speechlike(1.0, 16000, seed=0), 16000, subtype="PCM_16")
+    assert audio_info(str(path)) == (16000, 16000)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) - 1000])  # libsndfile alone would read 15,500 samples without a word
+    with pytest.raises(DataError, match=r"truncated audio '.*a\.wav': 31000 of the 32000 bytes its header declares"):
+        audio_info(str(path))
+    kaldi_dir = KaldiDir({"wav.scp": {"u1": str(path)}, "utt2spk": {"u1": "u1"}, "text": {"u1": "a"}})
+    kaldi_dir.save(tmp_path / "data")
+    assert validate_dir(tmp_path / "data") == [
+        f"{tmp_path / 'data' / 'wav.scp'}:1: u1: truncated audio '{path}': 31000 of the 32000 bytes its header declares"
+    ]

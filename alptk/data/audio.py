@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import io
+import os
+import struct
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -59,7 +61,24 @@ def audio_info(value: str, allow_pipes: bool = False) -> tuple[int, int]:
         raise _not_audio(value, err) from None
     if info.frames == 0:
         raise DataError(f"empty audio '{value}'")
+    if info.format == "WAV" and not source.pipe:
+        _check_wav_length(source.path, value)
     return info.samplerate, info.frames
+
+
+def _check_wav_length(path: str, value: str) -> None:
+    """A WAV file cut short: libsndfile reads what is there as shorter audio, so compare the data chunk's declared
+    size with the bytes the file holds (a streaming writer's placeholder size, 0 or 0xFFFFFFFF, is not checked)."""
+    with open(path, "rb") as f:
+        f.seek(12)  # RIFF <size> WAVE
+        while len(header := f.read(8)) == 8:
+            size = struct.unpack("<I", header[4:])[0]
+            if header[:4] == b"data":
+                held = os.fstat(f.fileno()).st_size - f.tell()
+                if 0 < size < 0xFFFFFFFF and held < size:
+                    raise DataError(f"truncated audio '{value}': {held} of the {size} bytes its header declares")
+                return
+            f.seek(size + size % 2, os.SEEK_CUR)
 
 
 def audio_source(value: str, allow_pipes: bool) -> str | io.BytesIO:
