@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +125,59 @@ def recipe_copy(name: str, tmp_path: Path) -> Path:
 def run_recipe(work: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "ALPTK_ROOT": str(REPO), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     return subprocess.run(["./run.sh", *args], cwd=work, env=env, capture_output=True, text=True, check=False)
+
+
+class Server:
+    """What the test server serves and saw."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        self.cut_first = False  # send half of the first response, then close the connection
+        self.stall_first = False  # send half of the first response, then go quiet
+        self.ignore_range = False
+        self.busy_first = False  # answer the first request 503 Service Unavailable
+        self.base = ""
+
+
+@pytest.fixture
+def server():
+    state = Server()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            asked = self.headers.get("Range")
+            state.requests.append((self.path, asked))
+            data = state.files.get(self.path)
+            if data is None or (state.busy_first and len(state.requests) == 1):
+                self.send_error(404 if data is None else 503)
+                return
+            first = int(re.fullmatch(r"bytes=(\d+)-", asked)[1]) if asked and not state.ignore_range else 0
+            if first >= len(data) > 0:
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.end_headers()
+                return
+            self.send_response(206 if first else 200)
+            if first:
+                self.send_header("Content-Range", f"bytes {first}-{len(data) - 1}/{len(data)}")
+            body = data[first:]
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if (state.cut_first or state.stall_first) and len(state.requests) == 1:
+                self.wfile.write(body[: len(body) // 2])
+                time.sleep(1.0 if state.stall_first else 0)
+                return
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()

@@ -1,4 +1,5 @@
-"""``alptk data``: Kaldi data directories (validate, fix, subset, combine, split, format, prepare)."""
+"""``alptk data``: Kaldi data directories (validate, fix, subset, combine, split, format, prepare) and corpus
+downloads."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import typer
 
 from alptk.cli.options import AllowPipes, Into, Jobs, source_targets
 from alptk.corpora.cli import app as prepare_app
+from alptk.corpora.download import download as download_file
 from alptk.data.formatting import format_dir
 from alptk.data.kaldi_dir import combine_dirs, fix_dir, split_dir, subset_dir, validate_dir
 from alptk.errors import AlptkError
@@ -112,3 +114,17 @@ def format_audio(
     for src, dst in source_targets(paths, into):
         result = format_dir(src, dst, fs, audio_format, factors, nj, allow_pipes)
         log(f"{dst}: {len(result.utterances)} utterances at {fs} Hz")
+
+
+@app.command()
+def download(
+    url: str = typer.Argument(..., help="An http(s):// or file:// URL, or the path of a local copy."),
+    directory: Path = typer.Option(..., "--dir", help="Where the file goes, as DIR/<its file name>."),
+    md5: str = typer.Option(None, help="The file's md5 (32 hex digits): checked before the file gets its name."),
+    extract: bool = typer.Option(False, help="Unpack the archive into DIR (.tar, .tar.gz, .tgz, .tar.bz2, .zip)."),
+) -> None:
+    """Download a corpus file, resuming a cut or interrupted download; a rerun skips what is done.
+
+    Example: alptk data download https://www.openslr.org/resources/12/dev-clean.tar.gz --dir downloads --extract
+    """
+    download_file(url, directory, md5, extract)

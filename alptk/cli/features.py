@@ -20,6 +20,11 @@ def fbank(
     into: Path = Into,
     config: Path = typer.Option(None, help="YAML with Kaldi fbank options (FbankConfig fields)."),
     option: list[str] = typer.Option([], "--set", help="Override one option, e.g. --set num_mel_bins=40."),
+    storage: str = typer.Option(
+        "float32",
+        help="How the ark stores features: float32, or 16bit (Kaldi's two-byte compressed matrix: half the disk, "
+        "read back as float32 within about (max - min) / 131070 of each matrix).",
+    ),
     nj: int = Jobs,
     allow_pipes: bool = AllowPipes,
 ) -> None:
@@ -35,7 +40,7 @@ def fbank(
     fbank_config = load_config(FbankConfig, config, option)
     for src, dst in pairs:
         start = time.perf_counter()
-        stats = extract_fbank_dir(src, dst, fbank_config, nj, allow_pipes)
+        stats = extract_fbank_dir(src, dst, fbank_config, nj, allow_pipes, storage)
         elapsed = time.perf_counter() - start
         log(
             f"{dst}: {stats.utterances} utterances, {stats.frames} frames, {stats.seconds / 3600:.2f} h of audio "

@@ -8,17 +8,21 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 import torch
+from kaldiio.compression_header import kTwoByteAuto
 
 from alptk.data.audio import iter_utterance_audio, order_by_recording
 from alptk.data.fbank import FbankConfig, FbankExtractor, kaldi_scale, save_features_spec
 from alptk.data.kaldi_dir import TEXT_TABLE, KaldiDir, table_names
 from alptk.data.sources import read_matrix
-from alptk.errors import DataError
+from alptk.errors import ConfigError, DataError
 from alptk.files import atomic_open, atomic_path, promote, staging
 from alptk.parallel import run_jobs, split_evenly
 
 COPIED_TABLES = ("utt2spk", "text", "utt2dur")  # and text.<lang>
 BATCH_SAMPLES = 16000 * 60  # audio given to the extractor at once
+# how a matrix is stored in the ark: Kaldi's float matrix (FM), or its two-byte compressed matrix (CM2: one uint16
+# per value between the matrix's min and max; half the disk, read back as float32 within about (max - min) / 131070)
+STORAGE = {"float32": None, "16bit": kTwoByteAuto}
 
 
 @dataclass
@@ -31,10 +35,16 @@ class FeatureStats:
 
 
 def extract_fbank_dir(
-    src: str | Path, dst: str | Path, config: FbankConfig | None = None, nj: int = 1, allow_pipes: bool = False
+    src: str | Path,
+    dst: str | Path,
+    config: FbankConfig | None = None,
+    nj: int = 1,
+    allow_pipes: bool = False,
+    storage: str = "float32",
 ) -> FeatureStats:
     """Write ``dst``: ``feats.scp`` over ``data/raw_fbank.<job>.ark``, ``utt2num_frames``, ``cmvn.ark``, the options
-    (``feats.yaml``), and tables.
+    (``feats.yaml``), and tables. ``storage`` (a ``STORAGE`` key) is how the ark holds each matrix; the CMVN
+    statistics are those of the float32 features either way.
 
     Each job writes its ark whole beside its final name; only when every job has succeeded are the old tables
     removed and the arks renamed into place, and ``feats.scp`` is written last. A run that fails or is interrupted
@@ -42,6 +52,8 @@ def extract_fbank_dir(
     """
     src, dst = Path(src), Path(dst)
     config = config or FbankConfig()
+    if storage not in STORAGE:
+        raise ConfigError(f"storage '{storage}': expected one of {', '.join(STORAGE)}")
     source = KaldiDir.load(src, allow_pipes)
     if "wav.scp" not in source.tables:
         raise DataError("no wav.scp: nothing to extract features from", src)
@@ -50,7 +62,7 @@ def extract_fbank_dir(
     arks = [dst / "data" / f"raw_fbank.{index}.ark" for index in range(1, len(chunks) + 1)]
     with staging(arks) as staged:
         jobs = [
-            (source.subset(chunk), chunk, src, ark, new, config, allow_pipes)
+            (source.subset(chunk), chunk, src, ark, new, config, allow_pipes, STORAGE[storage])
             for chunk, ark, new in zip(chunks, arks, staged, strict=True)
         ]
         results = run_jobs(_fbank_job, jobs, len(utts), f"fbank {src}", dst / "data")
@@ -84,10 +96,11 @@ def _fbank_job(
     staged: Path,
     config: FbankConfig,
     allow_pipes: bool,
+    compression_method: int | None,
     advance,
 ) -> tuple[list[tuple[str, str, int]], np.ndarray, float]:
-    """Extract one job's utterances into ``staged``, to be renamed to ``ark``; returns scp entries (into ``ark``),
-    CMVN stats and audio seconds."""
+    """Extract one job's utterances into ``staged``, to be renamed to ``ark``, each matrix written with kaldiio's
+    ``compression_method``; returns scp entries (into ``ark``), CMVN stats and audio seconds."""
     extractor = FbankExtractor(config)
     stats = np.zeros((2, config.num_mel_bins + 1), dtype=np.float64)
     entries: list[tuple[str, str, int]] = []
@@ -101,7 +114,7 @@ def _fbank_job(
                 mat = mat.numpy()
                 f.write(f"{utt} ".encode())
                 entries.append((utt, f"{ark}:{f.tell()}", len(mat)))
-                kaldiio.matio.write_array(f, mat)
+                kaldiio.matio.write_array(f, mat, compression_method=compression_method)
                 stats[0, :-1] += mat.sum(axis=0, dtype=np.float64)
                 stats[1, :-1] += np.square(mat, dtype=np.float64).sum(axis=0)
                 stats[0, -1] += len(mat)

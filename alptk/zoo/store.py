@@ -499,7 +499,7 @@ def _fetch_url(url: str, expected: str | None) -> Path:
         cached = _cached_archive(digest) if digest else None
         if cached is not None:
             return cached
-        _download(base, part)
+        download_to(base, part)
         digest = _sha256(part)
         if expected and digest != expected:
             part.unlink(missing_ok=True)
@@ -536,7 +536,7 @@ def _timeout() -> float:
     return seconds
 
 
-def _download(url: str, part: Path) -> None:
+def download_to(url: str, part: Path) -> None:
     """Download ``url`` into ``part``, continuing what is there: a cut connection, a timeout or a transient HTTP
     error is retried with a Range request, up to ``RETRIES`` times in a row without new bytes."""
     timeout = _timeout()
@@ -593,6 +593,8 @@ def _download_from(url: str, part: Path, have: int, timeout: float, show: Callab
                 return False
             total = total if total is not None else (have + length if length is not None else None)
         else:  # the whole file: a first request, or a server that ignores Range
+            if have:
+                log(f"{url}: the server ignored the Range request: downloading from the start")
             have, total = 0, length
         show(have, total)
         try:
