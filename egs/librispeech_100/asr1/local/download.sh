@@ -1,0 +1,1 @@
+../../../librispeech/alp1/local/download.sh
