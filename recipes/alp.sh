@@ -3,6 +3,7 @@
 # Run from the recipe directory; outputs go to data/, dump/ and exp/ there.
 #
 # Usage: ./run.sh [--stage N] [--stop_stage M] [--name value ...]   (any variable below is an option)
+#        ./run.sh --cmd slurm [--cmd_opts "--partition=gpu ..."]   (the same on a Slurm cluster, from a login node)
 #
 # Stage  What                      Writes
 #   1    data preparation          data/<set>: Kaldi dirs from local/data.sh
@@ -24,6 +25,9 @@ set -euo pipefail
 stage=1                    # first stage to run
 stop_stage=100             # last stage to run (default: the last there is)
 nj=4                       # parallel jobs for data and feature stages
+cmd=local                  # where jobs run: local (this machine), or slurm: the nj stages as Slurm array jobs,
+                           # training (srun torchrun over num_nodes) and each decoding as Slurm job steps
+cmd_opts=""                # sbatch/srun options with --cmd slurm, e.g. "--partition=gpu --time=24:00:00"
 local_data_opts=""         # options for local/data.sh
 # Data sets (names of directories under data/)
 train_set=train            # training set (speed perturbation applies to it)
@@ -36,7 +40,7 @@ audio_format=wav           # wav, flac or ogg
 speed_perturb_factors=""   # e.g. "0.9 1.0 1.1"; the perturbed training set is <train_set>_sp
 allow_pipes=false          # run Kaldi pipe entries of wav.scp (they execute shell commands)
 fbank_conf=conf/fbank.yaml # Kaldi fbank options (YAML); absent file: Kaldi defaults with 80 bins
-feats_dtype=float32        # float32, or float16: half the disk, read back as float32
+feats_storage=float32      # float32, or 16bit: Kaldi's two-byte compressed matrix, half the disk (read as float32)
 # Tokenizer
 token_type=bpe             # bpe, unigram, char or word
 token_size=500             # vocabulary size (an upper limit for char and word)
@@ -68,9 +72,10 @@ score_opts=""              # e.g. --normalize
 model_license=unknown      # license of the packed weights, stated in each model card (the corpus's terms)
 # Devices (stages 6-8): torchrun launches one process per GPU, on each of num_nodes machines
 ngpu=1                     # GPUs per node: 0 = CPU; 1 = one GPU if there is one, else CPU; N > 1 = DDP over N
-num_nodes=1                # machines; run the same command on each with its --node_rank
-node_rank=0
-master_addr=localhost      # address of node 0 (multi-node)
+                           # (with --cmd slurm: ngpu > 0 requests that many GPUs per node from Slurm)
+num_nodes=1                # machines; run the same command on each with its --node_rank (--cmd slurm: srun does)
+node_rank=0                # (unused with --cmd slurm)
+master_addr=localhost      # address of node 0 (multi-node; --cmd slurm: the allocation's first node)
 master_port=29500
 
 last_stage=10              # stages after this one come with later versions of alptk
@@ -87,10 +92,20 @@ elif [ "${stop_stage}" -gt "${last_stage}" ]; then
     stop_stage=${last_stage}
 fi
 
+utils=$(cd "$(dirname "${BASH_SOURCE[0]}")/utils" && pwd)
+case "${cmd}" in
+    local) ;;
+    slurm) command -v sbatch >/dev/null && command -v srun >/dev/null ||
+        fail "--cmd slurm: Slurm's sbatch and srun are not on PATH (run on a machine of the cluster)" ;;
+    *) fail "--cmd ${cmd}: expected local or slurm" ;;
+esac
+export ALPTK_CMD=${cmd} ALPTK_CMD_OPTS=${cmd_opts}  # alptk runs the nj stages' jobs where these say
+
 pipes=(); [ "${allow_pipes}" = true ] && pipes=(--allow-pipes)
 train_dump=${train_set}; [ -n "${speed_perturb_factors}" ] && train_dump=${train_set}_sp
-# shellcheck disable=SC2206
-other_sets=(${valid_set} ${test_sets} ${speech_sets})
+# every set besides the training set, once each (the validation set may also be a test set)
+# shellcheck disable=SC2207
+other_sets=($(printf '%s\n' ${valid_set} ${test_sets} ${speech_sets} | awk '!seen[$0]++'))
 
 stage_1() {
     [ -x local/data.sh ] || fail "local/data.sh is missing or not executable"
@@ -115,7 +130,7 @@ stage_2() {
 stage_3() {
     local conf=() set dirs=()
     [ -f "${fbank_conf}" ] && conf=(--config "${fbank_conf}")
-    [ "${feats_dtype}" != float32 ] && conf+=(--dtype "${feats_dtype}")
+    conf+=(--storage "${feats_storage}")
     for set in "${train_dump}" "${other_sets[@]}"; do dirs+=("dump/raw/${set}"); done
     alptk features fbank "${dirs[@]}" --into dump/fbank "${conf[@]}" --set "sample_rate=${fs}" --nj "${nj}"
 }
@@ -140,11 +155,17 @@ stage_4() {
 # paths the shell knows, given to every training config (which holds hyper-parameters): the joint tokenizer
 paths=(); [ "${token_joint}" = true ] && paths=("tokenizer=data/token_list/${token_type}${token_size}")
 
-# alptk for one process, or torchrun for several (DDP over GPUs and nodes)
+# alptk for one process, or torchrun for several (DDP over GPUs and nodes); with --cmd slurm, srun starts one
+# torchrun agent per node (a Slurm task each), and the agents meet at the first node of the job step
 launch() {
-    local device=()
+    local device=() gpus=()
     [ "${ngpu}" -eq 0 ] && device=(--device cpu)
-    if [ "${ngpu}" -gt 1 ] || [ "${num_nodes}" -gt 1 ]; then
+    if [ "${cmd}" = slurm ]; then
+        [ "${ngpu}" -gt 0 ] && gpus=(--gpus-per-node "${ngpu}")
+        # shellcheck disable=SC2086
+        srun --nodes "${num_nodes}" --ntasks "${num_nodes}" --ntasks-per-node 1 "${gpus[@]}" ${cmd_opts} \
+            "${utils}/slurm_torchrun.sh" "$(( ngpu > 0 ? ngpu : 1 ))" "${master_port}" -m alptk "$@" "${device[@]}"
+    elif [ "${ngpu}" -gt 1 ] || [ "${num_nodes}" -gt 1 ]; then
         torchrun --nnodes "${num_nodes}" --node_rank "${node_rank}" --nproc_per_node "$(( ngpu > 0 ? ngpu : 1 ))" \
             --master_addr "${master_addr}" --master_port "${master_port}" -m alptk "$@" "${device[@]}"
     else
@@ -220,12 +241,18 @@ decode_one() {  # decode test set $2 with system $1, into exp/$1/decode_$2_<opti
         extra+=(--transcriber "exp/${tts_asr_system}")
     fi
     # shellcheck disable=SC2086
-    alptk decode --exp "exp/$1" --data "dump/fbank/$2" "${extra[@]}" "${device[@]}" ${decode_args}
+    "${on_node[@]}" alptk decode --exp "exp/$1" --data "dump/fbank/$2" "${extra[@]}" "${device[@]}" ${decode_args}
 }
 
 stage_8() {
-    local name set running=0 failed=0 device=()
+    local name set running=0 failed=0 device=() on_node=()
     [ "${ngpu}" -eq 0 ] && device=(--device cpu)  # otherwise a GPU when there is one
+    if [ "${cmd}" = slurm ]; then  # each decoding a Slurm job step of one task (and one GPU if ngpu > 0)
+        on_node=(srun --nodes 1 --ntasks 1)
+        [ "${ngpu}" -gt 0 ] && on_node+=(--gpus 1)
+        # shellcheck disable=SC2206
+        on_node+=(${cmd_opts})
+    fi
     # decode_nj jobs side by side, one CPU thread each: beam search is too fine-grained to use threads well
     [ "${decode_nj}" -gt 1 ] && export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
     # the last systems first: they tend to take longest (TTS synthesizes, then transcribes), and so finish together

@@ -125,7 +125,7 @@ def recognize(exp: Experiment, data: Path, out: Path, options: DecodeOptions) ->
             for rank, h in enumerate(hs, 1)
         )
         write_text(out / "nbest", "".join(lines))
-    seconds = sum(dataset.lengths) * exp.frame_shift
+    seconds = float(sum(dataset.lengths)) * exp.frame_shift
     return {"reference_field": exp.field, "utterances": len(dataset), "audio_seconds": seconds}
 
 
@@ -191,4 +191,4 @@ def embed(exp: Experiment, data: Path, out: Path, options: DecodeOptions) -> dic
         utts += batch.utts
     tensors = {"speech": torch.cat(speech), "text": torch.cat(text)}
     save_weights(out / EMBEDDINGS, tensors, {"utts": " ".join(utts)})
-    return {"utterances": len(utts), "audio_seconds": sum(dataset.lengths) * exp.frame_shift}
+    return {"utterances": len(utts), "audio_seconds": float(sum(dataset.lengths)) * exp.frame_shift}

@@ -5,7 +5,7 @@ set -euo pipefail
 . ./path.sh
 
 "${MAIN_ROOT}/recipes/alp.sh" \
-    --train_set train --valid_set dev --test_sets test \
+    --train_set train --valid_set dev --test_sets "dev test" \
     --speed_perturb_factors "0.9 1.0 1.1" \
     --token_type char --token_size 6000 --token_symbols "" \
     --pretrain_config "" --finetune_systems "conformer:conf/asr_conformer.yaml" --model_license Apache-2.0 \

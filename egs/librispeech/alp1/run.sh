@@ -22,7 +22,7 @@ done
     --local_data_opts "--lm_text_fraction ${lm_text_fraction}" \
     --train_set train_clean_100 --valid_set dev --test_sets "dev_clean dev_other test_clean test_other" \
     --speech_sets train_960 --speed_perturb_factors "0.9 1.0 1.1" \
-    --audio_format flac \
+    --audio_format flac --feats_storage 16bit \
     --token_type bpe --token_size 5000 --token_sources data/train_clean_100 \
     --finetune_systems "asr:conf/finetune_asr.yaml" \
     --model_license CC-BY-4.0 \
