@@ -115,10 +115,13 @@ def train_systems(root: Path, common: dict[str, Any], systems: dict[str, dict[st
         trainer.run()
 
 
-def recipe_copy(name: str, tmp_path: Path) -> Path:
-    """A copy of egs/<name> in tmp_path, so runs do not touch the checkout; ALPTK_ROOT points back to it."""
+def recipe_copy(name: str, tmp_path: Path, db: dict[str, Path] | None = None) -> Path:
+    """A copy of egs/<name> in tmp_path, so runs do not touch the checkout; ALPTK_ROOT points back to it. ``db``:
+    where its corpora are (the variables of its db.sh, e.g. a miniature copy built by the test)."""
     work = tmp_path / name
     shutil.copytree(REPO / "egs" / name, work, ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads"))
+    if db is not None:
+        (work / "db.sh").write_text("".join(f"{variable}={path}\n" for variable, path in db.items()))
     return work
 
 

@@ -54,8 +54,7 @@ def make_corpus(root: Path) -> Path:
 
 def test_stages_1_to_5_on_a_miniature_corpus(tmp_path: Path):
     corpus = make_corpus(tmp_path / "corpus")
-    work = recipe_copy("aishell/asr1", tmp_path)
-    (work / "db.sh").write_text(f"AISHELL={corpus}\n")
+    work = recipe_copy("aishell/asr1", tmp_path, db={"AISHELL": corpus})
     result = run_recipe(work, "--stop_stage", "5", "--nj", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     extra = wav_path(corpus, UNTRANSCRIBED).resolve()

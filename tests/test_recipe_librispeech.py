@@ -89,9 +89,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 
 def recipe_on(name: str, tmp_path: Path, corpus_root: Path) -> Path:
-    work = recipe_copy(name, tmp_path)
-    (work / "db.sh").write_text(f"LIBRISPEECH={corpus_root}\n")
-    return work
+    return recipe_copy(name, tmp_path, db={"LIBRISPEECH": corpus_root})
 
 
 @pytest.mark.slow

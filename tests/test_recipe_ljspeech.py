@@ -44,16 +44,9 @@ def make_corpus(root: Path) -> Path:
     return corpus
 
 
-def recipe_for(tmp_path: Path, corpus: Path) -> Path:
-    """A copy of the recipe whose db.sh points at ``corpus``."""
-    work = recipe_copy("ljspeech/tts1", tmp_path)
-    (work / "db.sh").write_text(f"LJSPEECH={corpus}\n")
-    return work
-
-
 def test_stages_1_to_5_on_a_miniature_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     corpus = make_corpus(tmp_path)
-    work = recipe_for(tmp_path, corpus)
+    work = recipe_copy("ljspeech/tts1", tmp_path, db={"LJSPEECH": corpus})
     result = run_recipe(work, "--stop_stage", "5", "--nj", "2", "--token_size", "60", *SPLIT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "TTS intelligibility will not be scored" in result.stderr  # no LibriSpeech ASR package beside it
@@ -127,7 +120,7 @@ def test_malformed_corpus_is_one_line_and_status_2(tmp_path: Path, case: str):
     corpus = make_corpus(tmp_path)
     change, expected = MALFORMED[case]
     change(corpus)
-    result = run_recipe(recipe_for(tmp_path, corpus), "--stop_stage", "1", *SPLIT)
+    result = run_recipe(recipe_copy("ljspeech/tts1", tmp_path, db={"LJSPEECH": corpus}), "--stop_stage", "1", *SPLIT)
     assert result.returncode == 2, result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [f"error: {expected.format(c=corpus)}"]
@@ -136,7 +129,8 @@ def test_malformed_corpus_is_one_line_and_status_2(tmp_path: Path, case: str):
 
 def test_default_split_is_the_official_250_and_250(tmp_path: Path):
     corpus = make_corpus(tmp_path)
-    result = run_recipe(recipe_for(tmp_path, corpus), "--stop_stage", "1", "--asr_model", "zoo/some_asr")
+    work = recipe_copy("ljspeech/tts1", tmp_path, db={"LJSPEECH": corpus})
+    result = run_recipe(work, "--stop_stage", "1", "--asr_model", "zoo/some_asr")
     assert result.returncode == 2
     assert "will not be scored" not in result.stderr  # --asr_model given: stage 8 transcribes with it
     expected = (

@@ -93,16 +93,9 @@ def make_corpus(root: Path) -> Path:
     return root
 
 
-def recipe_for(tmp_path: Path, corpus: Path) -> Path:
-    """A copy of the recipe whose db.sh points at ``corpus``."""
-    work = recipe_copy("mustc/st1", tmp_path)
-    (work / "db.sh").write_text(f"MUSTC={corpus}\n")
-    return work
-
-
 def test_stages_1_to_5_on_a_miniature_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     corpus = make_corpus(tmp_path / "must-c")
-    work = recipe_for(tmp_path, corpus)
+    work = recipe_copy("mustc/st1", tmp_path, db={"MUSTC": corpus})
     result = run_recipe(work, "--stop_stage", "5", "--nj", "2", "--token_size", "120")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dropped 1 segments listed more than once (every copy), e.g. ted_00012_0004800_0005800" in result.stderr
@@ -145,7 +138,7 @@ def run_download(work: Path) -> subprocess.CompletedProcess:
 
 def test_download_says_what_to_fetch_then_unpacks_it_once(tmp_path: Path):
     downloads = tmp_path / "downloads"
-    work = recipe_for(tmp_path, downloads)
+    work = recipe_copy("mustc/st1", tmp_path, db={"MUSTC": downloads})
     absent = run_download(work)
     assert absent.returncode == 1
     assert f"MuST-C v1 en-de not found in '{downloads}' (MUSTC in db.sh)" in absent.stderr

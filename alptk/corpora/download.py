@@ -3,7 +3,6 @@ once, and an archive unpacked into ``DIR`` once, with nothing written outside ``
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tarfile
@@ -17,12 +16,11 @@ from urllib.request import url2pathname
 from alptk.errors import ConfigError, DataError
 from alptk.files import storage_error, write_text
 from alptk.progress import log
-from alptk.zoo.store import download_to
+from alptk.zoo.store import download_to, file_digest
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2")
 ARCHIVE_SUFFIXES = (*TAR_SUFFIXES, ".zip")
 MD5 = re.compile(r"[0-9a-f]{32}")
-HASH_CHUNK = 1 << 20
 PART = ".part"  # suffix of a download until it is complete and verified
 BAD = ".bad"  # suffix a file whose md5 is wrong is moved to
 
@@ -85,17 +83,6 @@ def _url_and_name(source: str) -> tuple[str, str]:
     return path.resolve().as_uri(), path.name
 
 
-def _md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    try:
-        with open(path, "rb") as f:
-            while block := f.read(HASH_CHUNK):
-                digest.update(block)
-    except OSError as err:
-        raise storage_error(err, path) from err
-    return digest.hexdigest()
-
-
 def _md5_record(target: Path) -> Path:
     """The side file remembering ``target``'s verified md5, size and modification time."""
     return target.with_name(f".{target.name}.md5")
@@ -116,7 +103,7 @@ def _verify(path: Path, expected: str, target: Path) -> None:
     record = _md5_record(target)
     if path == target and record.is_file() and record.read_text().strip() == f"{expected} {_file_state(target)}":
         return
-    actual = _md5_of(path)
+    actual = file_digest(path, "md5")
     if actual == expected:
         if path == target:
             _remember_md5(target, expected)

@@ -66,7 +66,7 @@ def write_manifest(package: Path, info: dict[str, Any]) -> dict[str, Any]:
     for rel in _tree(package):
         if not _safe_rel(rel):
             raise PackageError("a name packages cannot hold (a backslash?): rename it", package / rel)
-        files[rel] = {"size": (package / rel).stat().st_size, "sha256": _sha256(package / rel)}
+        files[rel] = {"size": (package / rel).stat().st_size, "sha256": file_digest(package / rel)}
     extra = {k: v for k, v in info.items() if k not in RESERVED}
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "alptk": __version__, **extra, "files": files}
     write_text(package / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
@@ -148,7 +148,7 @@ def _verify(package: Path, where: Callable[[str], str | Path], label: str) -> di
         size = path.stat().st_size
         if size != entry["size"]:
             raise PackageError(f"{size} bytes, the manifest says {entry['size']}", where(rel))
-        if _sha256(path) != entry["sha256"]:
+        if file_digest(path) != entry["sha256"]:
             raise PackageError("sha256 differs from the manifest's: the file was changed or damaged", where(rel))
     return manifest
 
@@ -191,15 +191,13 @@ def _safe_rel(rel: object) -> bool:
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes (``algorithm``: a hashlib name), read in blocks."""
     try:
         with open(path, "rb") as f:
-            while block := f.read(CHUNK):
-                digest.update(block)
+            return hashlib.file_digest(f, algorithm).hexdigest()
     except OSError as err:
         raise storage_error(err, path) from err
-    return digest.hexdigest()
 
 
 # archives
@@ -394,7 +392,7 @@ def fetch(source: str, sha256: str | None = None) -> Path:
         verify_package(path)
         return path
     if path.is_file():
-        digest = _sha256(path)
+        digest = file_digest(path)
         if sha256 and digest != sha256:
             raise PackageError(f"sha256 {digest} differs from the expected {sha256}", source)
         return _install(path, digest, str(path))
@@ -500,7 +498,7 @@ def _fetch_url(url: str, expected: str | None) -> Path:
         if cached is not None:
             return cached
         download_to(base, part)
-        digest = _sha256(part)
+        digest = file_digest(part)
         if expected and digest != expected:
             part.unlink(missing_ok=True)
             raise PackageError(f"sha256 {digest} differs from the expected {expected}; the download was deleted", base)
