@@ -127,18 +127,23 @@ def test_alp1_stages_1_to_5(tmp_path: Path, corpus: tuple[Path, dict]):
     assert "Stage 5: pre-training targets done" in result.stdout
 
 
-def test_librispeech_100_stage_1(tmp_path: Path, corpus: tuple[Path, dict]):
-    """Stage 1 only: stages 2-5 are the template's, run on the same sets by the alp1 test."""
+@pytest.mark.slow
+def test_librispeech_100_stages_1_to_5(tmp_path: Path, corpus: tuple[Path, dict]):
     root, expected = corpus
     work = recipe_on("librispeech_100/asr1", tmp_path, root)
-    result = run_recipe(work, "--stop_stage", "1")
+    result = run_recipe(work, "--stop_stage", "5", "--nj", "2", "--token_size", TOKEN_SIZE)
     assert result.returncode == 0, result.stdout + result.stderr
     data = work / "data"
     needed = ["train_clean_100", "dev_clean", "dev_other", "test_clean", "test_other"]
-    assert sorted(p.name for p in data.iterdir()) == sorted([*needed, "dev"])  # no train_960, no lm_text
+    assert sorted(p.name for p in data.iterdir()) == sorted([*needed, "dev", "token_list"])  # no train_960, lm_text
     for name in needed:
         assert load_tables(data / name) == expected[name], name
     assert load_tables(data / "dev") == joined(expected, ["dev_clean", "dev_other"], PAIRED)
+    fbank = work / "dump" / "fbank"
+    assert sorted(p.name for p in fbank.iterdir()) == sorted(["train_clean_100_sp", "dev", *needed[1:]])
+    assert len(KaldiDir.load(fbank / "train_clean_100_sp").utterances) == 3 * 5
+    assert (data / "token_list" / f"bpe{TOKEN_SIZE}" / "tokens.txt").is_file()
+    assert "Stage 5: pre-training targets done" in result.stdout
 
 
 def prepare(corpus_root: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
