@@ -195,6 +195,41 @@ def test_load_raises_first_problem_with_location(speech_dir: Path):
         KaldiDir.load(speech_dir)
 
 
+UTTS = [f"spk{i % 2}-utt{i:03d}" for i in range(6)]  # the speech_dir fixture's
+BAD_INPUTS = {  # KaldiDir.load checks whole columns at once, and only on a doubt reads line by line
+    "unsorted": lambda d: edit(d / "text", "spk0-utt000 hello", "spk9-utt000 hello"),
+    "duplicate": lambda d: edit(d / "utt2spk", "spk0-utt002 spk0\n", "spk0-utt002 spk0\nspk0-utt002 spk0\n"),
+    "missing utterance": lambda d: edit(d / "text.fr", "spk1-utt005 bonjour le monde numéro 5\n", ""),
+    "empty line": lambda d: edit(d / "text", "spk1-utt003", "\nspk1-utt003"),
+    "crlf": lambda d: edit(d / "utt2spk", "spk1-utt003 spk1\n", "spk1-utt003 spk1\r\n"),
+    "bad utf-8": lambda d: (d / "text").write_bytes((d / "text").read_bytes().replace(b"number 4", b"n\xffber 4")),
+    "unsafe id": lambda d: edit(d / "text.fr", "spk1-utt005", "spk1/utt005"),
+    "control character": lambda d: edit(d / "wav.scp", "spk1-utt005", "spk1-utt005\x7f"),
+    "two speakers": lambda d: edit(d / "utt2spk", "spk1-utt005 spk1", "spk1-utt005 spk1 spk0"),
+    "spk2utt disagrees": lambda d: edit(d / "spk2utt", "spk0-utt000 ", ""),
+    "pipe": lambda d: edit(d / "wav.scp", "spk1-utt005.wav\n", "spk1-utt005.wav |\n"),
+    "standard input": lambda d: edit(d / "wav.scp", "spk1-utt005.wav\n", "spk1-utt005.wav:-\n"),
+    "bad duration": lambda d: write_table(d / "utt2dur", [(u, "0" if u == "spk0-utt004" else "1.5") for u in UTTS]),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_INPUTS)
+def test_load_finds_what_validate_finds(speech_dir: Path, bad: str):
+    BAD_INPUTS[bad](speech_dir)
+    first = validate_dir(speech_dir, check_audio=False)[0]
+    with pytest.raises(DataError) as raised:
+        KaldiDir.load(speech_dir)
+    assert str(raised.value).startswith(first)
+
+
+def test_load_accepts_what_its_quick_checks_doubt(speech_dir: Path):
+    expected = KaldiDir.load(speech_dir).tables
+    edit(speech_dir / "spk2utt", "spk0-utt000 spk0-utt002", "spk0-utt002 spk0-utt000")  # another order
+    edit(speech_dir / "text", "hello world number 2", "hello\rworld number 2")  # a carriage return inside
+    expected["text"]["spk0-utt002"] = "hello\rworld number 2"
+    assert KaldiDir.load(speech_dir).tables == expected
+
+
 # fix ------------------------------------------------------------------------------------------------
 
 

@@ -7,8 +7,11 @@ gets the same number of batches.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator, Sequence
+
+import numpy as np
 
 from alptk.errors import DataError
 
@@ -31,36 +34,45 @@ class BucketBatchSampler:
         rank: int = 0,
         num_replicas: int = 1,
     ):
-        too_long = [i for i, n in enumerate(lengths) if n > max_size]
-        if too_long:
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        too_long = np.flatnonzero(self.lengths > max_size)
+        if len(too_long):
             raise DataError(
                 f"{len(too_long)} items are longer than the batch size limit {max_size} "
-                f"(item {too_long[0]} has {lengths[too_long[0]]}): raise the limit or drop them"
+                f"(item {too_long[0]} has {self.lengths[too_long[0]]}): raise the limit or drop them"
             )
-        self.lengths, self.max_size, self.seed, self.shuffle = list(lengths), max_size, seed, shuffle
+        self.max_size, self.seed, self.shuffle = max_size, seed, shuffle
         self.rank, self.num_replicas = rank, num_replicas
         self.epoch = 0  # the epoch the next iteration goes through
+        self.batches_per_rank = (len(self._cuts(np.sort(self.lengths))) - 1) // num_replicas  # same every epoch
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """This rank's batches for ``epoch``: sorted by length (random tie-break), packed greedily, shuffled."""
         rng = random.Random(f"{self.seed}-{epoch}")
-        noise = [rng.random() for _ in self.lengths] if self.shuffle else [0.0] * len(self.lengths)
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for index in sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], noise[i])):
-            if current and (len(current) + 1) * self.lengths[index] > self.max_size:
-                batches.append(current)
-                current = []
-            current.append(index)
-        if current:
-            batches.append(current)
+        if self.shuffle:
+            noise = np.fromiter((rng.random() for _ in range(len(self.lengths))), np.float64, len(self.lengths))
+            order = np.lexsort((noise, self.lengths))
+        else:
+            order = np.argsort(self.lengths, kind="stable")
+        cuts = self._cuts(self.lengths[order])
+        batches = [order[start:end].tolist() for start, end in itertools.pairwise(cuts)]
         if self.shuffle:
             rng.shuffle(batches)
-        per_rank = len(batches) // self.num_replicas  # ranks take turns, so step k's batches are neighbours
-        return batches[self.rank :: self.num_replicas][:per_rank]
+        # ranks take turns, so step k's batches are neighbours
+        return batches[self.rank :: self.num_replicas][: self.batches_per_rank]
+
+    def _cuts(self, sorted_lengths: np.ndarray) -> list[int]:
+        """Where the greedy packing of items in length order starts each batch, then the end: a batch takes the next
+        item while its padded size, (items + 1) x the item's length, stays within ``max_size``."""
+        cuts, start = [0], 0
+        for position, length in enumerate(sorted_lengths.tolist()):
+            if position > start and (position - start + 1) * length > self.max_size:
+                cuts.append(position)
+                start = position
+        return [*cuts, len(sorted_lengths)] if len(sorted_lengths) else cuts
 
     def __len__(self) -> int:
-        return len(self.epoch_batches(self.epoch))
+        return self.batches_per_rank
 
     def __iter__(self) -> Iterator[list[int]]:
         """One epoch's batches; the next iteration goes through the next epoch."""

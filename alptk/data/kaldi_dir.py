@@ -16,7 +16,15 @@ from pathlib import Path
 
 from alptk.data.audio import audio_info
 from alptk.data.sources import pipe_problem, read_matrix
-from alptk.data.table import Entry, byte_order, id_problem, read_table, write_table
+from alptk.data.table import (
+    Entry,
+    byte_order,
+    id_problem,
+    ids_safe_and_sorted,
+    read_columns,
+    read_table,
+    write_table,
+)
 from alptk.errors import DataError, locate
 from alptk.files import backup_files
 from alptk.parallel import split_evenly
@@ -24,8 +32,10 @@ from alptk.parallel import split_evenly
 UTT_TABLES = ("utt2spk", "text", "utt2dur", "utt2num_samples", "segments", "feats.scp", "utt2num_frames")
 DATA_TABLES = ("wav.scp", "feats.scp")  # tables whose values name data to read: files, ark entries or pipes
 TEXT_TABLE = re.compile(r"^text\.[A-Za-z0-9_-]+$")
+CROSS_CHECKED = ("utt2spk", "spk2utt", "segments", "wav.scp")  # tables read again by the checks across tables
 BACKUP_DIR = ".backup"
 DURATION_TOLERANCE = 0.01  # seconds
+Column = tuple[list[str], list[str]]  # a table's keys and their values, in byte order of the keys
 
 
 def is_table(name: str) -> bool:
@@ -54,18 +64,7 @@ class KaldiDir:
     def load(cls, path: str | Path, allow_pipes: bool = False) -> KaldiDir:
         """Read a directory whose tables are consistent; the first problem raises ``DataError``, a pipe first
         (without ``allow_pipes``: commands that only copy values, never reading them, allow them)."""
-        path = Path(path)
-        problems: list[str] = []
-        tables = _check_tables(path, _read_tables(path, problems), problems)
-        pipes = [] if allow_pipes else _pipe_problems(path, tables)
-        if pipes:
-            raise DataError(pipes[0])
-        if problems:
-            more = f" ({len(problems) - 1} more problems)" if len(problems) > 1 else ""
-            raise DataError(f"{problems[0]}{more}; `alptk data validate {path}` lists them, `alptk data fix` repairs")
-        return cls(
-            {name: {k: e.value for k, e in entries.items()} for name, entries in tables.items() if name != "spk2utt"}
-        )
+        return cls({name: dict(zip(*column, strict=True)) for name, column in load_columns(path, allow_pipes).items()})
 
     def save(self, path: str | Path) -> None:
         """Write every table (and ``spk2utt``) atomically; stale tables left in ``path`` are removed."""
@@ -116,6 +115,78 @@ class KaldiDir:
             recordings = {self.recording(u) for u in keep}
             tables["wav.scp"] = {k: v for k, v in self.tables["wav.scp"].items() if k in recordings}
         return KaldiDir(tables)
+
+
+def load_columns(path: str | Path, allow_pipes: bool = False, names: Iterable[str] | None = None) -> dict[str, Column]:
+    """The tables (``names`` of them, if given: the others are checked, then dropped) of a directory whose tables
+    are consistent, as columns, without ``spk2utt``; the utterance-keyed tables share one list of keys. The first
+    problem raises ``DataError``, as ``KaldiDir.load`` does: this is its storage without a dict per table."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError("not a directory", path)
+    wanted = None if names is None else set(names)
+    columns = _clean_columns(path, allow_pipes, wanted)
+    if columns is None:  # something is wrong, or looks wrong: the thorough check says what, on which line
+        problems: list[str] = []
+        tables = _check_tables(path, _read_tables(path, problems), problems)
+        pipes = [] if allow_pipes else _pipe_problems(path, tables)
+        if pipes:
+            raise DataError(pipes[0])
+        if problems:
+            more = f" ({len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise DataError(f"{problems[0]}{more}; `alptk data validate {path}` lists them, `alptk data fix` repairs")
+        columns = {name: (list(table), [e.value for e in table.values()]) for name, table in tables.items()}
+    return {name: c for name, c in columns.items() if name != "spk2utt" and (wanted is None or name in wanted)}
+
+
+def _clean_columns(path: Path, allow_pipes: bool, wanted: set[str] | None) -> dict[str, Column] | None:
+    """The directory's columns (those ``wanted``, and those other tables are checked against) if every table is
+    clean and consistent, else None: each check on a whole column at once, no object per line."""
+    names = table_names(path)
+    per_utt = utt_keyed(names)
+    if not any(name in ("wav.scp", "feats.scp", "text") or TEXT_TABLE.match(name) for name in names):
+        return None
+    if ("wav.scp" in names or "feats.scp" in names) and "utt2spk" not in names:
+        return None
+    columns: dict[str, Column] = {}
+    utts: list[str] | None = None
+    for name in names:
+        column = read_columns(path / name)
+        if column is None or not ids_safe_and_sorted(column[0]):
+            return None
+        keys, values = column
+        if name in per_utt:
+            if utts is None:
+                utts = keys
+            elif keys != utts:
+                return None
+            keys = utts  # one list for every utterance-keyed table
+        agreeing = name == "spk2utt" and "utt2spk" in names  # checked below: it lists utt2spk's (safe) ids
+        if not agreeing and any(_value_problem(name, value) for value in set(values)):
+            return None
+        if name in DATA_TABLES and not allow_pipes and any(pipe_problem(v) for v in values if "|" in v or "-" in v):
+            return None
+        if wanted is None or name in wanted or name in CROSS_CHECKED:
+            columns[name] = (keys, values)
+    if "segments" in columns and "wav.scp" in columns:
+        recordings = set(columns["wav.scp"][0])
+        if any(value.split()[0] not in recordings for value in columns["segments"][1]):
+            return None
+    if "utt2spk" in columns and not _spk2utt_agrees(columns["utt2spk"], columns.get("spk2utt")):
+        return None
+    return columns
+
+
+def _spk2utt_agrees(utt2spk: Column, spk2utt: Column | None) -> bool:
+    """Whether ``spk2utt`` lists each speaker's utterances as ``utt2spk`` gives them, in the same order."""
+    expected: dict[str, list[str]] = defaultdict(list)
+    for utt, spk in zip(*utt2spk, strict=True):
+        expected[spk].append(utt)
+    return (
+        spk2utt is not None
+        and len(spk2utt[0]) == len(expected)
+        and all(value.split() == expected.get(spk) for spk, value in zip(*spk2utt, strict=True))
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -136,6 +136,10 @@ class Tokenizer:
     def encode(self, text: str) -> list[int]:
         return self.processor.encode(text)
 
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """Many texts at once: far faster than one by one (sentencepiece encodes a list on its own threads)."""
+        return self.processor.encode(texts)
+
     def encode_pieces(self, text: str) -> list[str]:
         return self.processor.encode(text, out_type=str)
 

@@ -7,10 +7,19 @@ import itertools
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from alptk.data.batching import BucketBatchSampler, SkipBatches, StreamBatchSampler
-from alptk.data.datasets import SpeechDataset, StreamDataset, StreamLoader, TextDataset, collate_streams
+from alptk.data.datasets import (
+    SpeechDataset,
+    StreamDataset,
+    StreamLoader,
+    Strings,
+    TextDataset,
+    TokenLists,
+    collate_streams,
+)
 from alptk.data.tokenizer import Tokenizer
 from alptk.errors import DataError
 from alptk.train.config import StreamConfig
@@ -22,18 +31,17 @@ class ConcatDataset(torch.utils.data.ConcatDataset):
 
     def __init__(self, datasets: list[SpeechDataset | TextDataset]):
         super().__init__(datasets)
-        self.lengths = [n for d in datasets for n in d.lengths]
-        self.utts = [u for d in datasets for u in d.utts]
-        self.tokens = [t for d in datasets for t in (d.tokens if d.tokens is not None else [None] * len(d))]
+        self.lengths = np.concatenate([d.lengths for d in datasets])
+        self.utts = Strings.concat([d.utts for d in datasets])
 
 
 class UsableItems(torch.utils.data.Subset):
     """The items of a dataset that training can learn from (``kept``: their indices), with their ``lengths`` and
     ``dropped``: what became of the others, for the log (empty when none was dropped)."""
 
-    def __init__(self, dataset: ConcatDataset, kept: list[int], dropped: str):
+    def __init__(self, dataset: ConcatDataset, kept: np.ndarray, dropped: str):
         super().__init__(dataset, kept)
-        self.lengths = [dataset.lengths[i] for i in kept]
+        self.lengths = dataset.lengths[kept]
         self.dropped = dropped
 
 
@@ -42,28 +50,36 @@ def ctc_frames(tokens: list[int]) -> int:
     return len(tokens) + sum(a == b for a, b in itertools.pairwise(tokens))
 
 
+def ctc_frames_each(tokens: TokenLists) -> np.ndarray:
+    """``ctc_frames`` of every sequence at once."""
+    repeats = np.flatnonzero(tokens.values[1:] == tokens.values[:-1]) + 1  # positions repeating the one before
+    firsts, ends = tokens.starts[:-1], tokens.starts[1:]
+    inside = np.searchsorted(repeats, ends) - np.searchsorted(repeats, firsts + 1)  # after a sequence's first
+    return tokens.lengths + np.maximum(inside, 0)  # (an empty sequence's count is negative, or 0)
+
+
 def usable_items(
     what: str, dataset: ConcatDataset, encoder_frames: Callable[[int], int], ctc: bool = False
 ) -> UsableItems:
     """Drop the utterances that ``encoder_frames`` (the front end's subsampling) leaves no frame of, and with
     ``ctc``, those whose target needs more frames than that; a stream left with none is a ``DataError``."""
     shortest = next(n for n in itertools.count(1) if encoder_frames(n) > 0)
-    too_short, too_long, kept = [], [], []
-    for index, (frames, tokens) in enumerate(zip(dataset.lengths, dataset.tokens, strict=True)):
-        if frames < shortest:
-            too_short.append(index)
-        elif ctc and ctc_frames(tokens) > encoder_frames(frames):
-            too_long.append(index)
-        else:
-            kept.append(index)
+    too_short = dataset.lengths < shortest
+    too_long = np.zeros_like(too_short)
+    if ctc:
+        distinct, which = np.unique(dataset.lengths, return_inverse=True)
+        frames = np.array([encoder_frames(int(n)) for n in distinct], dtype=np.int64)[which]
+        needed = np.concatenate([ctc_frames_each(d.tokens) for d in dataset.datasets])
+        too_long = ~too_short & (needed > frames)
+    kept = np.flatnonzero(~too_short & ~too_long)
     reasons = [
-        (too_short, f"too short for the front end's subsampling (under {shortest} frames)"),
-        (too_long, "with a target longer than CTC allows in its encoder frames"),
+        (np.flatnonzero(too_short), f"too short for the front end's subsampling (under {shortest} frames)"),
+        (np.flatnonzero(too_long), "with a target longer than CTC allows in its encoder frames"),
     ]
-    counts = "; ".join(f"{len(items)} {reason}, e.g. {dataset.utts[items[0]]}" for items, reason in reasons if items)
-    dropped = len(too_short) + len(too_long)
+    counts = "; ".join(f"{len(items)} {why}, e.g. {dataset.utts[items[0]]}" for items, why in reasons if items.size)
+    dropped = len(dataset) - len(kept)
     summary = f"{what}: dropped {dropped} of {len(dataset)} utterances: {counts}" if dropped else ""
-    if not kept:
+    if not len(kept):
         raise DataError(f"{summary}: nothing left to train on")
     return UsableItems(dataset, kept, summary)
 

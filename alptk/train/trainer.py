@@ -328,7 +328,7 @@ class Trainer:
 
     def longest_utterance(self) -> float | None:
         """Seconds of audio of the longest utterance the model heard in training (None: it heard none)."""
-        frames = [max(d.lengths) for n, d in self.datasets.items() if self.config.streams[n].kind != "text"]
+        frames = [int(d.lengths.max()) for n, d in self.datasets.items() if self.config.streams[n].kind != "text"]
         if not frames:
             return None
         frame_length = (self.features.frame_length_ms if self.features else 25.0) / 1000
