@@ -31,7 +31,7 @@ test-cluster: install
 	@test "$$(id -u)" -eq 0 || { echo "make test-cluster: needs root (it installs Slurm with apt and starts its" \
 		"daemons); make test runs the cluster tests wherever sinfo answers" >&2; exit 1; }
 	@trap tools/slurm/stop.sh EXIT; tools/slurm/install.sh && \
-		$(VENV)/bin/python -m pytest -rs $(PYTEST_ARGS) tests/test_cluster.py
+		$(VENV)/bin/python -m pytest -v -rs $(PYTEST_ARGS) tests/test_cluster.py
 
 lint: install
 	$(VENV)/bin/ruff check alptk tests benchmarks
