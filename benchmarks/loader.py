@@ -2,9 +2,12 @@
 utterances (``feats.scp`` entries pointing at offsets in one ark of 1,000 matrices, transcripts of ~30 words, ids
 like LibriSpeech's), loaded as the trainer loads a stream (``stream_dataset``, ``usable_items``, ``train_loader``) up to
 its first batch. Each figure comes from a fresh process, so its peak RSS is its own; matrices read are counted.
+With ``--text-lines N``: a text stream over an LM-corpus-like ``text`` table of N lines (~20 words each, bpe 5000),
+started three times: without a token cache (as before caches), building its cache, and mapping it.
 
     python benchmarks/loader.py                              # 1,000,000 utterances in a temporary directory
     python benchmarks/loader.py --utterances 100000 --dir /tmp/loader --keep
+    python benchmarks/loader.py --text-lines 4000000 --dir /tmp/loader --keep
 Prints figures; asserts nothing.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import resource
@@ -27,7 +31,7 @@ import numpy as np
 from alptk.data.fbank import FbankConfig, save_features_spec
 from alptk.data.kaldi_dir import KaldiDir
 from alptk.data.tokenizer import train_tokenizer
-from alptk.files import write_text
+from alptk.files import remove, write_text
 
 MEL_BINS = 80
 SENTENCES = 20_000  # distinct word sequences, shared round-robin by the utterances
@@ -37,6 +41,13 @@ MEASUREMENTS = {
     "speech": "speech-only stream",
     "workers": "paired stream, 2 workers, 50 batches",
 }
+TEXT_MEASUREMENTS = {
+    "text-uncached": "text stream, no token cache (as before)",
+    "text": "text stream, first start (builds the cache)",
+    "text-mapped": "text stream, second start (maps the cache)",
+}
+WORDS_PER_LINE = 20  # the LibriSpeech LM corpus: ~800 M words in ~40 M lines
+TEXT_CHUNK = 100_000  # lines generated at a time
 
 
 def make_feature_dir(root: Path, utterances: int, matrices: int = 1000, seed: int = 0) -> tuple[Path, Path]:
@@ -72,6 +83,31 @@ def make_feature_dir(root: Path, utterances: int, matrices: int = 1000, seed: in
     write_text(root / "sample.txt", "".join(f"{t}\n" for t in texts[:SENTENCES]))
     train_tokenizer([root / "sample.txt"], root / "tok", "bpe", 1000)
     return data, root / "tok"
+
+
+def make_text_dir(root: Path, lines: int, seed: int = 0) -> tuple[Path, Path]:
+    """Write ``root/lm_text/text``, ``lines`` lines ``lm-<line number> <words>`` as the LibriSpeech recipe prepares
+    the LM corpus (~20 words a line from a Zipf-distributed vocabulary of 20,000 words), and a bpe 5000 tokenizer
+    trained on its first 50,000 lines, ``root/tok_text``: the recipe's token type and size."""
+    rng = np.random.default_rng(seed)
+    syllables = [c + v for c in "BCDFGHKLMNPRSTVW" for v in ("A", "E", "I", "O", "U", "EA", "OU", "Y")]
+    vocabulary = np.array(["".join(rng.choice(syllables, size=rng.integers(1, 5))) for _ in range(20_000)], object)
+    weights = 1 / np.arange(1, len(vocabulary) + 1)
+    table = root / "lm_text" / "text"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    with open(table, "w") as f:
+        for first in range(1, lines + 1, TEXT_CHUNK):
+            count = min(TEXT_CHUNK, lines + 1 - first)
+            lengths = np.clip(rng.gamma(2.0, WORDS_PER_LINE / 2, size=count).round(), 1, 200).astype(np.int64)
+            words = vocabulary[rng.choice(len(vocabulary), size=int(lengths.sum()), p=weights / weights.sum())]
+            separators = np.full(len(words), " ", object)  # after each word: a space, or the end of its line
+            separators[np.cumsum(lengths) - 1] = [f"\nlm-{n:09d} " for n in range(first + 1, first + count + 1)]
+            separators[-1] = "\n"
+            f.write(f"lm-{first:09d} " + "".join(itertools.chain.from_iterable(zip(words, separators, strict=True))))
+    with open(table) as f:
+        write_text(root / "sample_text.txt", "".join(line.split(" ", 1)[1] for line in itertools.islice(f, 50_000)))
+    train_tokenizer([root / "sample_text.txt"], root / "tok_text", "bpe", 5000)
+    return table.parent, root / "tok_text"
 
 
 def librispeech_ids(count: int, rng: np.random.Generator) -> list[str]:
@@ -149,6 +185,44 @@ def measure(kind: str, data: Path, tok: Path) -> dict[str, float]:
     return result
 
 
+def measure_text(kind: str, data: Path, tok: Path) -> dict[str, float]:
+    """A text stream's start-up in this process, as the trainer starts it (``stream_dataset``, ``train_loader``) up
+    to its first batch: time, and memory after loading and at the end, resident in all and anonymous (the rest is
+    file pages: the mapped cache, shared by the processes that map it)."""
+    import torch  # noqa: F401  (imported before the clock starts, as in the trainer)
+
+    from alptk.data import token_cache
+    from alptk.data.tokenizer import Tokenizer
+    from alptk.train.config import StreamConfig
+    from alptk.train.data import stream_dataset, train_loader
+
+    if kind == "text-uncached":
+        token_cache.CACHED_BYTES = 2**62
+    stream = StreamConfig("text", [str(data)], max_tokens=24000)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    dataset = stream_dataset("text", stream, Tokenizer(tok))
+    loaded, after_load = time.perf_counter(), memory_status()
+    _, batch = next(iter(train_loader({"text": stream}, {"text": dataset}, 0, True, 0, 1, 0)))
+    return {
+        "load_s": loaded - start,
+        "first_batch_s": time.perf_counter() - start,
+        "first_batch_cpu_s": time.process_time() - cpu_start,
+        "batch_size": len(batch.utts),
+        "lines": len(dataset),
+        "tokens": int(dataset.lengths.sum()),
+        "load_rss_gib": after_load["VmRSS"],
+        "load_anon_gib": after_load["RssAnon"],
+        **{f"end_{name}_gib": value for name, value in memory_status().items()},
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
+
+
+def memory_status() -> dict[str, float]:
+    """This process's resident memory in GiB: all of it (``VmRSS``), anonymous and file pages."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return {name: int(fields[name].split()[0]) / 2**20 for name in ("VmRSS", "RssAnon", "RssFile")}
+
+
 def private_after_lookups(parts: list) -> float:
     """The private memory (GiB) of a forked process after it looked up every item's id, ark location and tokens
     (what a worker's epoch touches but the matrices) and collected garbage: the pages it had to copy."""
@@ -181,10 +255,17 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, help="where to build the data (default: the system's temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the data in --dir/loader_<utterances>; reuse it")
-    parser.add_argument("--measure", choices=MEASUREMENTS, help=argparse.SUPPRESS)  # one measurement, as JSON
+    parser.add_argument("--text-lines", type=int, help="measure a text stream of this many lines instead")
+    parser.add_argument("--measure", choices=[*MEASUREMENTS, *TEXT_MEASUREMENTS], help=argparse.SUPPRESS)  # as JSON
     args = parser.parse_args()
+    if args.measure in TEXT_MEASUREMENTS:
+        print(json.dumps(measure_text(args.measure, args.dir / "lm_text", args.dir / "tok_text")))
+        return
     if args.measure:
         print(json.dumps(measure(args.measure, args.dir / "data", args.dir / "tok")))
+        return
+    if args.text_lines:
+        text_main(args.text_lines, args.dir, args.keep)
         return
     if args.dir:
         args.dir.mkdir(parents=True, exist_ok=True)
@@ -215,6 +296,34 @@ def main() -> None:
                     f"{'':4s}one epoch's batches: {out['epoch_batches']:,} in {out['epoch_batches_s']:.2f} s, "
                     f"{out['epoch_matrices_read']} matrices read"
                 )
+
+
+def text_main(lines: int, where: Path | None, keep: bool) -> None:
+    """Start a text stream of ``lines`` lines three times, each in its own process: without a cache, building it,
+    mapping it."""
+    if where:
+        where.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=where) as tmp:
+        root = (where or Path.cwd()) / f"text_{lines}" if keep else Path(tmp)
+        if not (root / "tok_text").is_dir():
+            started = time.perf_counter()
+            make_text_dir(root, lines)
+            print(f"built {lines:,} lines in {time.perf_counter() - started:.0f} s under {root}")
+        remove(root / "lm_text" / ".cache")
+        print(f"text {(root / 'lm_text' / 'text').stat().st_size / 1e6:.0f} MB")
+        print(f"{'':44s} {'load s':>7s} {'1st batch s':>11s} {'(CPU s)':>8s} {'RSS GiB: peak':>13s} "
+              f"{'loaded (anon)':>13s} {'end (anon)':>10s}")  # fmt: skip
+        for kind, label in TEXT_MEASUREMENTS.items():
+            command = [sys.executable, __file__, "--measure", kind, "--dir", str(root)]
+            out = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+            print(
+                f"{label:44s} {out['load_s']:7.1f} {out['first_batch_s']:11.1f} {out['first_batch_cpu_s']:8.1f} "
+                f"{out['peak_rss_gib']:13.2f} {out['load_rss_gib']:6.2f} ({out['load_anon_gib']:4.2f}) "
+                f"{out['end_VmRSS_gib']:4.2f} ({out['end_RssAnon_gib']:4.2f})"
+            )
+        cache = next((root / "lm_text" / ".cache").glob("text.*[0-9a-f]"))
+        size = sum(f.stat().st_size for f in cache.iterdir()) / 1e6
+        print(f"{out['lines']:,} lines, {out['tokens']:,} tokens; the cache: {size:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -
     return 1.0 - sum(lengths[i] for batch in batches for i in batch) / padded if padded else 0.0
 
 
+CUTS_CHUNK = 1 << 20  # sorted lengths turned into Python ints at once when packing batches
+
+
 class BucketBatchSampler:
     """Batches of item indices whose padded size (longest item x batch size) stays within ``max_size``."""
 
@@ -48,6 +51,10 @@ class BucketBatchSampler:
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """This rank's batches for ``epoch``: sorted by length (random tie-break), packed greedily, shuffled."""
+        return [batch.tolist() for batch in self._epoch(epoch)]
+
+    def _epoch(self, epoch: int) -> list[np.ndarray]:
+        """``epoch_batches`` as slices of one index array: tens of millions of items stay one array, not ints."""
         rng = random.Random(f"{self.seed}-{epoch}")
         if self.shuffle:
             noise = np.fromiter((rng.random() for _ in range(len(self.lengths))), np.float64, len(self.lengths))
@@ -55,7 +62,7 @@ class BucketBatchSampler:
         else:
             order = np.argsort(self.lengths, kind="stable")
         cuts = self._cuts(self.lengths[order])
-        batches = [order[start:end].tolist() for start, end in itertools.pairwise(cuts)]
+        batches = [order[start:end] for start, end in itertools.pairwise(cuts)]
         if self.shuffle:
             rng.shuffle(batches)
         # ranks take turns, so step k's batches are neighbours
@@ -65,10 +72,11 @@ class BucketBatchSampler:
         """Where the greedy packing of items in length order starts each batch, then the end: a batch takes the next
         item while its padded size, (items + 1) x the item's length, stays within ``max_size``."""
         cuts, start = [0], 0
-        for position, length in enumerate(sorted_lengths.tolist()):
-            if position > start and (position - start + 1) * length > self.max_size:
-                cuts.append(position)
-                start = position
+        for offset in range(0, len(sorted_lengths), CUTS_CHUNK):  # as Python ints a chunk at a time
+            for position, length in enumerate(sorted_lengths[offset : offset + CUTS_CHUNK].tolist(), offset):
+                if position > start and (position - start + 1) * length > self.max_size:
+                    cuts.append(position)
+                    start = position
         return [*cuts, len(sorted_lengths)] if len(sorted_lengths) else cuts
 
     def __len__(self) -> int:
@@ -77,7 +85,8 @@ class BucketBatchSampler:
     def __iter__(self) -> Iterator[list[int]]:
         """One epoch's batches; the next iteration goes through the next epoch."""
         epoch, self.epoch = self.epoch, self.epoch + 1
-        yield from self.epoch_batches(epoch)
+        for batch in self._epoch(epoch):
+            yield batch.tolist()
 
 
 class StreamBatchSampler:

@@ -1,14 +1,12 @@
 """Training examples from data directories: fbank speech (with optional token targets) and text-only token streams.
 
-Per-utterance data (ids, ark locations, lengths, tokens) is stored packed, in a few buffers per dataset rather than
-objects per utterance: a million utterances take tens of MB, and forked DataLoader workers share the buffers instead
-of copying each page that Python's reference counting writes to.
+Per-utterance data (ids, ark locations, lengths, tokens) is stored packed (``packed``), in a few buffers per dataset
+rather than objects per utterance; a large text table's are a cache, memory-mapped (``token_cache``).
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +15,9 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from alptk.data.kaldi_dir import Column, load_columns
+from alptk.data.packed import Strings, TokenLists
 from alptk.data.sources import read_matrix
+from alptk.data.token_cache import cached_tokens
 from alptk.data.tokenizer import Tokenizer
 from alptk.errors import DataError
 
@@ -39,65 +39,6 @@ class Batch:
             for name, value in vars(self).items()
         }
         return Batch(**moved)
-
-
-class Strings(Sequence[str]):
-    """Strings without newlines (table ids and values) packed in one UTF-8 buffer: ``strings[i]`` decodes one."""
-
-    def __init__(self, strings: Sequence[str] = ()):
-        self.data = ("\n".join(strings) + "\n").encode() if strings else b""
-        ends = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == ord("\n"))
-        self.starts = np.concatenate(([0], ends + 1))  # string i: data[starts[i] : starts[i + 1] - 1]
-
-    @classmethod
-    def concat(cls, parts: Sequence[Strings]) -> Strings:
-        joined = cls()
-        joined.data = b"".join(p.data for p in parts)
-        offsets = np.cumsum([0, *(len(p.data) for p in parts)])[:-1]
-        joined.starts = np.concatenate([[0], *(p.starts[1:] + o for p, o in zip(parts, offsets, strict=True))])
-        return joined
-
-    def __len__(self) -> int:
-        return len(self.starts) - 1
-
-    def __getitem__(self, index):  # an int gives a str, a slice a list of them
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        index = range(len(self))[index]
-        return self.data[self.starts[index] : self.starts[index + 1] - 1].decode()
-
-
-class TokenLists(Sequence[list[int]]):
-    """Token id sequences packed in one array: ``tokens[i]`` is a list, ``lengths`` an array."""
-
-    CHUNK = 10_000  # texts given to sentencepiece at once
-
-    def __init__(self, values: np.ndarray, starts: np.ndarray):
-        self.values, self.starts = values, starts  # sequence i: values[starts[i] : starts[i + 1]]
-
-    @classmethod
-    def encode(cls, texts: Sequence[str], tokenizer: Tokenizer) -> TokenLists:
-        """Tokenize ``texts``, a chunk at a time (sentencepiece encodes a list far faster than each text alone)."""
-        dtype = np.uint16 if len(tokenizer) <= 2**16 else np.int32
-        values, lengths = [np.zeros(0, dtype)], [np.zeros(1, np.int64)]
-        for start in range(0, len(texts), cls.CHUNK):
-            encoded = tokenizer.encode_batch(list(texts[start : start + cls.CHUNK]))
-            lengths.append(np.fromiter(map(len, encoded), np.int64, len(encoded)))
-            values.append(np.fromiter(itertools.chain.from_iterable(encoded), dtype, int(lengths[-1].sum())))
-        return cls(np.concatenate(values), np.cumsum(np.concatenate(lengths)))
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.starts)
-
-    def __len__(self) -> int:
-        return len(self.starts) - 1
-
-    def __getitem__(self, index):  # an int gives a list of ids, a slice a list of them
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        index = range(len(self))[index]
-        return self.values[self.starts[index] : self.starts[index + 1]].tolist()
 
 
 def _text_column(columns: dict[str, Column], where: Path, field: str) -> Column:
@@ -142,12 +83,16 @@ class SpeechDataset(torch.utils.data.Dataset):
 
 
 class TextDataset(torch.utils.data.Dataset):
-    """Token sequences of a data directory's ``field`` table (e.g. the text-only set's ``text``)."""
+    """Token sequences of a data directory's ``field`` table (e.g. the text-only set's ``text``): a large table's
+    from its token cache (built by the first start, memory-mapped by the others), a small one's tokenized here."""
 
     def __init__(self, data_dir: str | Path, tokenizer: Tokenizer, field: str = "text", allow_pipes: bool = False):
         data_dir = Path(data_dir)
-        utts, texts = _text_column(load_columns(data_dir, allow_pipes, [field]), data_dir, field)
-        self.utts, self.tokens = Strings(utts), TokenLists.encode(texts, tokenizer)
+        packed = cached_tokens(data_dir / field, tokenizer)
+        if packed is None:  # a small table, or one with a problem that the thorough check names
+            utts, texts = _text_column(load_columns(data_dir, allow_pipes, [field]), data_dir, field)
+            packed = Strings(utts), TokenLists.encode(texts, tokenizer)
+        self.utts, self.tokens = packed
         self.lengths = self.tokens.lengths
 
     def __len__(self) -> int:

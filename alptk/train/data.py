@@ -11,15 +11,8 @@ import numpy as np
 import torch
 
 from alptk.data.batching import BucketBatchSampler, SkipBatches, StreamBatchSampler
-from alptk.data.datasets import (
-    SpeechDataset,
-    StreamDataset,
-    StreamLoader,
-    Strings,
-    TextDataset,
-    TokenLists,
-    collate_streams,
-)
+from alptk.data.datasets import SpeechDataset, StreamDataset, StreamLoader, TextDataset, collate_streams
+from alptk.data.packed import Strings, TokenLists
 from alptk.data.tokenizer import Tokenizer
 from alptk.errors import DataError
 from alptk.train.config import StreamConfig
@@ -31,7 +24,7 @@ class ConcatDataset(torch.utils.data.ConcatDataset):
 
     def __init__(self, datasets: list[SpeechDataset | TextDataset]):
         super().__init__(datasets)
-        self.lengths = np.concatenate([d.lengths for d in datasets])
+        self.lengths = datasets[0].lengths if len(datasets) == 1 else np.concatenate([d.lengths for d in datasets])
         self.utts = Strings.concat([d.utts for d in datasets])
 
 
