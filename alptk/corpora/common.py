@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 from alptk.data.audio import audio_info
@@ -47,5 +46,4 @@ def save_sets(data_dir: Path, sets: dict[str, KaldiDir]) -> dict[str, int]:
 
 def with_durations(tables: dict[str, dict[str, str]], durations: dict[str, float]) -> KaldiDir:
     """A set's tables plus ``utt2dur`` for its utterances (as stage 2 and validation read it)."""
-    keys: Iterable[str] = tables["utt2spk"]
-    return KaldiDir({**tables, "utt2dur": {utt: f"{durations[utt]:.3f}" for utt in keys}})
+    return KaldiDir({**tables, "utt2dur": {utt: f"{durations[utt]:.3f}" for utt in tables["utt2spk"]}})
