@@ -16,7 +16,7 @@ from alptk.config import from_dict, to_dict
 from alptk.errors import ConfigError
 from alptk.models.frontend import GlobalCMVN, SpecAugment, SpecAugmentConfig, warp_frequency
 from alptk.models.heads import LengthRegulator
-from alptk.models.layers import MultiHeadAttention, RotaryEmbedding, padding_mask
+from alptk.models.layers import Dropout, MaskedBatchNorm, MultiHeadAttention, RotaryEmbedding, dropout, padding_mask
 from alptk.models.model import HEADS, ALPModel, ModelConfig, load_model_config, part_parameters
 from alptk.objectives.tts import guided_attention_loss
 from alptk.train.checkpoint import token_dims
@@ -267,3 +267,32 @@ def test_presets_sizes_and_cli():
     assert shown.exit_code == 0 and f"{tiny:,}" in shown.output and "type=conformer, layers=2" in shown.output
     listed = CliRunner().invoke(app, ["models", "list"], terminal_width=200)
     assert "conformer, transformer" in listed.output and "base, large, tiny" in listed.output
+
+
+def test_dropout_keeps_each_element_with_probability_1_minus_p_and_scales_it():
+    torch.manual_seed(0)
+    x = torch.ones(400_000, requires_grad=True)
+    y = dropout(x, 0.3)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.7))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # the gradient goes through the same mask and scale
+    assert dropout(x, 0.3, training=False) is x
+    assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
+    torch.manual_seed(1)  # masks come from torch's seeded generator: a resumed run draws the same ones
+    again = Dropout(0.5)(torch.ones(1000))
+    torch.manual_seed(1)
+    assert torch.equal(again, Dropout(0.5)(torch.ones(1000)))
+
+
+def test_batch_norm_statistics_survive_bf16_autocast():
+    """Under bf16 the variance of features with a large mean cancels to nothing unless computed in float32."""
+    torch.manual_seed(0)
+    x = 100 + torch.randn(4, 8, 500)
+    mask = torch.ones(4, 500, dtype=torch.bool)
+    norm = MaskedBatchNorm(8, momentum=1.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = norm(x.bfloat16(), mask)
+    assert torch.allclose(norm.running_var, x.bfloat16().float().var(dim=(0, 2)), rtol=0.02)
+    assert abs(y.float().std().item() - 1) < 0.02

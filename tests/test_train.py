@@ -146,10 +146,11 @@ def test_experiment_outputs(workdir: Path, tmp_path: Path):
     records = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in records if r.get("split", "train") == "train"]
     valid = [r for r in records if r.get("split") == "valid"]
-    assert {"step", "lr", "audio_s_per_s", "text_tokens_per_s", "padding"} <= set(train[0])
+    assert {"step", "lr", "audio_s_per_s", "text_tokens_per_s", "padding", "text_padding"} <= set(train[0])
     assert {f"{o}/loss" for o in ("masked_speech", "mlm", "stm", "tts", "asr")} <= {k for r in train for k in r}
     assert [r["step"] for r in valid] == [4, 8, 12]
-    assert train[-1]["padding"] == pytest.approx(0.0, abs=0.3)  # equal-length speech; text varies a little
+    assert train[-1]["padding"] == 0.0  # equal-length speech
+    assert all(0.0 <= r["text_padding"] < 0.5 for r in train)
     summary = yaml.safe_load((exp / "summary.yaml").read_text())
     best = sorted((r["loss"], r["step"]) for r in valid)[:2]
     assert [b["step"] for b in summary["best"]] == [s for _, s in best]
@@ -219,6 +220,7 @@ def test_ddp_two_processes_equal_one_process_with_the_combined_batch(workdir: Pa
         shuffle=False,
         max_steps=4,
         num_workers=0,
+        amp="none",  # bf16 rounds the two sums differently
     )
     two = write_config(tmp_path / "two.yaml", base)
     one = write_config(

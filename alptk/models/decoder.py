@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from alptk.models.encoders import TransformerConfig
-from alptk.models.layers import FeedForward, MultiHeadAttention, padding_mask
+from alptk.models.layers import Dropout, FeedForward, MultiHeadAttention, padding_mask
 from alptk.models.registry import PARTS
 
 
@@ -20,7 +20,7 @@ class DecoderLayer(nn.Module):
         self.cross_attention = MultiHeadAttention(d_model, config.heads, config.attention_dropout, rotary=False)
         self.ffn = FeedForward(d_model, config.ffn_dim, config.dropout)
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(3))
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(
         self,

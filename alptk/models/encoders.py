@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from alptk.models.layers import ConvModule, FeedForward, MultiHeadAttention, padding_mask
+from alptk.models.layers import ConvModule, Dropout, FeedForward, MultiHeadAttention, padding_mask
 from alptk.models.registry import PARTS
 
 
@@ -36,7 +36,7 @@ class TransformerLayer(nn.Module):
         self.attention_norm, self.ffn_norm = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.attention = MultiHeadAttention(d_model, config.heads, config.attention_dropout, config.rotary)
         self.ffn = FeedForward(d_model, config.ffn_dim, config.dropout)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(self.attention(self.attention_norm(x), key_mask=mask))
@@ -52,7 +52,7 @@ class ConformerLayer(nn.Module):
         self.attention = MultiHeadAttention(d_model, config.heads, config.attention_dropout, config.rotary)
         self.conv = ConvModule(d_model, config.kernel_size, config.dropout)
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(5))
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         ffn_in_norm, attention_norm, conv_norm, ffn_out_norm, out_norm = self.norms

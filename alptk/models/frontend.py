@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from alptk.models.layers import padding_mask
+from alptk.models.layers import Dropout, padding_mask
 from alptk.models.registry import PARTS
 
 
@@ -108,12 +108,12 @@ class FbankFrontend(nn.Module):
         self.specaugment = SpecAugment(config.specaugment) if config.specaugment else None
         self.conv = nn.Sequential(
             nn.Conv2d(1, config.channels, 3, stride=2),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(config.channels, config.channels, 3, stride=2),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         ).to(memory_format=torch.channels_last)  # oneDNN's faster layout for these convolutions on CPUs
         self.project = nn.Linear(config.channels * self.subsampled(config.feat_dim), d_model)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     @staticmethod
     def subsampled(length: int | torch.Tensor) -> int | torch.Tensor:

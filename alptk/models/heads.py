@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alptk.models.layers import ChannelNorm, padding_mask
+from alptk.models.layers import ChannelNorm, Dropout, dropout, padding_mask
 
 
 class CTCHead(nn.Module):
@@ -48,7 +48,7 @@ class SpeechPrenet(nn.Module):
         """(batch, steps, n_mels * reduction) -> (batch, steps, d_model)."""
         x = mels
         for layer in self.layers:
-            x = F.dropout(F.relu(layer(x)), self.dropout, training=True)
+            x = dropout(F.relu(layer(x)), self.dropout)
         return self.project(x)
 
 
@@ -60,7 +60,7 @@ class DurationPredictor(nn.Module):
         super().__init__()
         self.convs = nn.ModuleList(nn.Conv1d(d_model, d_model, kernel_size, padding=kernel_size // 2) for _ in range(2))
         self.norms = nn.ModuleList(ChannelNorm(d_model) for _ in range(2))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.project = nn.Linear(d_model, 1)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -110,7 +110,7 @@ class SpeechHead(nn.Module):
             nn.Sequential(nn.Conv1d(c_in, c_out, 5, padding=2), ChannelNorm(c_out))
             for c_in, c_out in itertools.pairwise(channels)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Decoder states (batch, steps, d_model) and their step counts -> mel before and after the post-net (batch,

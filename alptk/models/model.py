@@ -26,6 +26,7 @@ from alptk.models.heads import (
     SpeechPrenet,
     TextHead,
 )
+from alptk.models.layers import Dropout
 from alptk.models.registry import PARTS
 from alptk.progress import log
 
@@ -136,7 +137,7 @@ class ALPModel(nn.Module):
         for head in self.heads:
             setattr(self, head, builders[head]())
         self.embed_scale = d**0.5
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         nn.init.normal_(self.text_embedding.weight, std=d**-0.5)
 
     def __getattr__(self, name: str) -> Any:

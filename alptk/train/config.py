@@ -65,7 +65,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     max_steps: int = 1000  # optimizer updates
     accum_grad: int = 1  # batches per update
-    amp: Literal["auto", "bf16", "fp16", "none"] = "auto"  # auto: bf16 on GPUs that have it, none on CPU
+    amp: Literal["auto", "bf16", "fp16", "none"] = "auto"  # auto: bf16 where the GPU or CPU has it natively
     seed: int = 0
     shuffle: bool = True
     num_workers: int = 1  # DataLoader worker processes per rank
