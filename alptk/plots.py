@@ -34,3 +34,32 @@ def plot_spectrograms(path: Path, panels: list[tuple[str, np.ndarray]], frame_sh
     figure.colorbar(image, ax=list(axes), label="log energy")
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
+
+
+def plot_lines(
+    path: Path,
+    lines: dict[str, tuple[list[float], list[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    log_x: bool = False,
+) -> None:
+    """A PNG of labelled lines through marked points (label -> (xs, ys)), e.g. an error rate against the amount of
+    data; with ``log_x``, a logarithmic x axis ticked at the points' own values."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    ax = figure.subplots()
+    for label, (xs, ys) in lines.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    if log_x:
+        ticks = sorted({x for xs, _ in lines.values() for x in xs})
+        ax.set_xscale("log")
+        ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
+        ax.minorticks_off()
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    if lines:
+        ax.legend()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)

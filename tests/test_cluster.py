@@ -107,7 +107,7 @@ def test_training_runs_as_two_slurm_tasks(tmp_path: Path):
         make_feature_dir(dump / name, n_utts, seed=len(name))
     texts = tmp_path / "text.txt"
     texts.write_text("\n".join(KaldiDir.load(dump / "train_sp").tables["text"].values()) + "\n")
-    train_tokenizer([texts], work / "data" / "token_list" / "char40", "char", 40, symbols=[])
+    train_tokenizer([texts], work / "data" / "token_list" / "word20", "word", 20, symbols=[])
     quick = "max_steps=2 log_every=1 valid_every=2 save_every=2 optim.warmup_steps=1 streams.paired.max_frames=192"
     result = run_recipe(
         work, "--stage", "7", "--stop_stage", "8", "--cmd", "slurm", "--ngpu", "0", "--num_nodes", "2",

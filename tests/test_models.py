@@ -55,6 +55,28 @@ def test_shapes(model: ALPModel):
     assert embedding.shape == (2, 128) and torch.allclose(embedding.norm(dim=-1), torch.ones(2))
 
 
+def test_token_bag_matching():
+    """matching_input tokens: speech is its CTC posteriors' bag (blank left out), text its tokens' bag, through one
+    projection at the start; only a bag's proportions count."""
+    torch.manual_seed(0)
+    config = load_model_config(
+        "tiny", vocab_size=60, matching_input="tokens", heads=["text_matching", "speech_matching"]
+    )
+    model = ALPModel(config).eval()
+    assert model.heads == ("ctc_head", "speech_matching", "text_matching")
+    assert torch.equal(model.speech_matching.project.weight, model.text_matching.project.weight)
+    assert model.speech_matching.project.weight.shape == (128, 60) and model.speech_matching.project.bias is None
+    with torch.no_grad():  # a CTC head that hears tokens 7 and 9 equally often, and blank more than either
+        model.ctc_head.project.weight.zero_()
+        model.ctc_head.project.bias.fill_(-30).index_fill_(0, torch.tensor([7, 9]), 10.0)[0] = 11.0
+    memory, memory_lengths = model.encode_speech(torch.randn(2, 203, 80), torch.tensor([203, 150]))
+    speech = model.match_speech(memory, memory_lengths)
+    text = model.match_text(torch.tensor([[7, 9, 9, 7], [9, 7, 0, 0]]), torch.tensor([4, 2]))
+    assert torch.allclose(speech, text, atol=1e-5) and torch.allclose(speech.norm(dim=-1), torch.ones(2))
+    other = model.match_text(torch.tensor([[7, 7, 7, 9]]), torch.tensor([4]))
+    assert (other @ speech[0]).item() < 0.99  # other proportions, another embedding
+
+
 def test_padding_does_not_change_valid_outputs(model: ALPModel):
     short, long = torch.randn(1, 120, 80), torch.randn(1, 203, 80)
     batch = torch.cat([torch.nn.functional.pad(short, (0, 0, 0, 83)), long])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import safetensors.torch
@@ -15,6 +16,7 @@ from alptk.errors import AlptkError, ConfigError
 from alptk.models.layers import padding_mask
 from alptk.models.model import ALPModel, ModelConfig
 from alptk.objectives import OBJECTIVES
+from alptk.objectives.base import Objective
 from alptk.objectives.masked_speech import fit_kmeans, nearest
 
 SENTENCES = ["the red cat sleeps", "we buy twelve apples today", "where is the old bicycle"]
@@ -39,9 +41,10 @@ def tiny_batch(tokenizer: Tokenizer) -> Batch:
     return Batch(["a", "b", "c"], feats, lengths, padded, torch.tensor([len(t) for t in tokens]))
 
 
-def small_model(vocab_size: int, heads: list[str] | None = None) -> ALPModel:
+def small_model(vocab_size: int, heads: list[str] | None = None, **options: Any) -> ALPModel:
     torch.manual_seed(0)
     config = ModelConfig(
+        **options,
         d_model=64,
         vocab_size=vocab_size,
         frontend={"type": "fbank", "channels": 32, "dropout": 0.0, "specaugment": None},
@@ -65,8 +68,19 @@ def small_model(vocab_size: int, heads: list[str] | None = None) -> ALPModel:
 def test_objective_overfits_a_tiny_batch(tokenizer: Tokenizer, name: str, steps: int, factor: float):
     cls = OBJECTIVES.get(name)
     model = small_model(len(tokenizer), heads=list(cls.needed_heads(cls.Config())))  # the heads it declares do
-    objective = cls(model, cls.Config(), tokenizer)
-    batch = tiny_batch(tokenizer)
+    assert_overfits(name, model, cls(model, cls.Config(), tokenizer), tiny_batch(tokenizer), steps, factor)
+
+
+def test_matching_of_token_bags_overfits_without_the_binary_head(tokenizer: Tokenizer):
+    stm = OBJECTIVES.get("stm")
+    model = small_model(len(tokenizer), heads=list(stm.heads), matching_input="tokens")
+    assert model.has_head("ctc_head")  # the speech side's bag of tokens
+    objective = stm(model, stm.Config(binary_weight=0), tokenizer)
+    assert objective.classifier is None and "binary" not in objective(model, tiny_batch(tokenizer))[1]
+    assert_overfits("stm", model, objective, tiny_batch(tokenizer), 100, 5)
+
+
+def assert_overfits(name: str, model: ALPModel, objective: Objective, batch: Batch, steps: int, factor: float):
     model.frontend.cmvn.mean.copy_(batch.feats[0, :96].mean(0))
     model.frontend.cmvn.std.copy_(batch.feats[0, :96].std(0))
     optimizer = torch.optim.Adam([*model.parameters(), *objective.parameters()], lr=2e-3)

@@ -74,13 +74,20 @@ def score(
 def results(
     exps: list[Path] = typer.Argument(..., help="Experiment directories, in table order."),
     out: Path = typer.Option(Path("RESULTS.md"), help="Markdown file; the same figures go to its .json twin."),
+    curve: list[Path] = typer.Option(
+        None,
+        help="A system of the labelled-data curve (repeat the option): pre-trained or from scratch (init null), "
+        "paired by the utterances of their paired training streams; drawn in OUT's .curve.png twin.",
+    ),
 ) -> None:
-    """Gather experiments' training figures and scored decodes into RESULTS.md and RESULTS.json.
+    """Gather experiments' training figures and scored decodes into RESULTS.md and RESULTS.json, with a
+    labelled-data curve of the --curve systems: their first error rate (WER for ASR) against labelled utterances.
 
-    Example: alptk results exp/pretrain exp/asr exp/st --out RESULTS.md
+    Example: alptk results exp/pretrain exp/asr --curve exp/curve120_pretrained --curve exp/curve120_scratch
     """
     from alptk.progress import log
     from alptk.scoring.results import write_results
 
-    data = write_results(exps, out)
-    log(f"{out}: {len(data['systems'])} systems")
+    data = write_results(exps, out, curve)
+    points = f", a labelled-data curve of {len(data['curve']['rows'])} points" if "curve" in data else ""
+    log(f"{out}: {len(data['systems'])} systems{points}")

@@ -368,7 +368,7 @@ class SpeechTextMatcher:
             for batch in batches(dataset.lengths, self.options.batch_frames) if pieces else []:
                 speech = collate([dataset[i] for i in batch]).to(device)
                 memory, memory_lengths = model.encode_speech(speech.feats, speech.feat_lengths)
-                found = model.speech_matching(memory, memory_lengths).float().cpu()
+                found = model.match_speech(memory, memory_lengths).float().cpu()
                 vectors.update((pieces[i].source, v) for i, v in zip(batch, found, strict=True))
                 advance(len(batch))
         failures.update(dataset.failures)
@@ -390,8 +390,8 @@ class SpeechTextMatcher:
         found: dict[int, torch.Tensor] = {}
         for batch in batches([len(t) * 20 for t in tokens], self.options.batch_frames) if tokens else []:
             inputs = collate([(str(i), None, tokens[i]) for i in batch]).to(device)
-            encoded = model.encode_text(inputs.tokens, inputs.token_lengths)
-            found.update(zip(batch, model.text_matching(encoded, inputs.token_lengths).float().cpu(), strict=True))
+            embedded = model.match_text(inputs.tokens, inputs.token_lengths).float().cpu()
+            found.update(zip(batch, embedded, strict=True))
         if not tokens:
             return np.zeros((0, self.dim), np.float32)
         return torch.stack([found[i] for i in range(len(tokens))]).numpy()

@@ -185,9 +185,8 @@ def embed(exp: Experiment, data: Path, out: Path, options: DecodeOptions) -> dic
     for batch_indices in batches(dataset.lengths, options.batch_frames):
         batch = collate([dataset[i] for i in batch_indices]).to(device)
         memory, memory_lengths = model.encode_speech(batch.feats, batch.feat_lengths)
-        speech.append(model.speech_matching(memory, memory_lengths).float().cpu())
-        encoded = model.encode_text(batch.tokens, batch.token_lengths)
-        text.append(model.text_matching(encoded, batch.token_lengths).float().cpu())
+        speech.append(model.match_speech(memory, memory_lengths).float().cpu())
+        text.append(model.match_text(batch.tokens, batch.token_lengths).float().cpu())
         utts += batch.utts
     tensors = {"speech": torch.cat(speech), "text": torch.cat(text)}
     save_weights(out / EMBEDDINGS, tensors, {"utts": " ".join(utts)})

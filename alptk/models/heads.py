@@ -127,11 +127,12 @@ class SpeechHead(nn.Module):
 
 
 class MatchingHead(nn.Module):
-    """Masked mean pooling and a projection to the shared speech-text space (unit-length embeddings)."""
+    """Masked mean pooling and a projection to the shared speech-text space (unit-length embeddings). Over bags of
+    tokens (``bias=False``) the embedding does not depend on a bag's mass, only on its proportions."""
 
-    def __init__(self, d_model: int, dim: int):
+    def __init__(self, d_in: int, dim: int, bias: bool = True):
         super().__init__()
-        self.project = nn.Linear(d_model, dim)
+        self.project = nn.Linear(d_in, dim, bias=bias)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mask = padding_mask(lengths, x.shape[1])[..., None]

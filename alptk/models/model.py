@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import safetensors
 import safetensors.torch
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import alptk.models.encoders
@@ -54,6 +55,10 @@ class ModelConfig:
     n_mels: int = 80
     speech_reduction: int = 2
     matching_dim: int = 128
+    # What speech-text matching compares: mean-pooled encoder states ("states"), or bags of tokens ("tokens": the
+    # CTC posteriors of the speech, blank left out, against the text's own tokens), each projected to matching_dim.
+    # Token bags retrieve as soon as CTC recognizes some words; states need many more matching updates.
+    matching_input: Literal["states", "tokens"] = "states"
     dropout: float = 0.1
     speech_dropout: float = 0.5  # TTS pre-net (always on, as in Tacotron 2) and post-net dropout
     postnet_channels: int = 256
@@ -100,7 +105,10 @@ def model_heads(config: ModelConfig) -> tuple[str, ...]:
     unknown = sorted(set(config.heads) - set(HEADS))
     if unknown:
         raise ConfigError(f"model heads: unknown head '{unknown[0]}' (choose from {', '.join(sorted(HEADS))})")
-    return tuple(head for head in HEADS if head in config.heads)
+    heads = set(config.heads)
+    if config.matching_input == "tokens" and "speech_matching" in heads:
+        heads.add("ctc_head")  # the speech side's bag of tokens
+    return tuple(head for head in HEADS if head in heads)
 
 
 class MissingHeadError(ConfigError, AttributeError):
@@ -130,12 +138,15 @@ class ALPModel(nn.Module):
             ),
             "duration_predictor": lambda: DurationPredictor(d, dropout=config.dropout),
             "length_regulator": lambda: LengthRegulator(d),
-            "speech_matching": lambda: MatchingHead(d, config.matching_dim),
-            "text_matching": lambda: MatchingHead(d, config.matching_dim),
+            "speech_matching": lambda: self._matching_head(),
+            "text_matching": lambda: self._matching_head(),
         }
         self.heads = model_heads(config)  # the others are not attributes: asking for one is a MissingHeadError
         for head in self.heads:
             setattr(self, head, builders[head]())
+        if config.matching_input == "tokens" and "speech_matching" in self.heads and "text_matching" in self.heads:
+            # one projection for both bags at the start: matching starts as the cosine of (projected) token counts
+            self.text_matching.load_state_dict(self.speech_matching.state_dict())
         self.embed_scale = d**0.5
         self.dropout = Dropout(config.dropout)
         nn.init.normal_(self.text_embedding.weight, std=d**-0.5)
@@ -154,6 +165,25 @@ class ALPModel(nn.Module):
 
     def has_head(self, name: str) -> bool:
         return name in self.heads
+
+    def _matching_head(self) -> MatchingHead:
+        if self.config.matching_input == "tokens":
+            return MatchingHead(self.config.vocab_size, self.config.matching_dim, bias=False)
+        return MatchingHead(self.config.d_model, self.config.matching_dim)
+
+    def match_speech(self, memory: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Unit-length matching embeddings (batch, matching_dim) of encoded speech (``encode_speech``'s output)."""
+        if self.config.matching_input == "tokens":
+            not_blank = torch.ones(self.config.vocab_size, device=memory.device)
+            not_blank[BLANK_ID] = 0
+            memory = self.ctc_head(memory).exp() * not_blank
+        return self.speech_matching(memory, lengths)
+
+    def match_text(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Unit-length matching embeddings (batch, matching_dim) of token ids (batch, tokens)."""
+        if self.config.matching_input == "tokens":
+            return self.text_matching(F.one_hot(tokens, self.config.vocab_size).float(), lengths)
+        return self.text_matching(self.encode_text(tokens, lengths), lengths)
 
     def encode_speech(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fbank (batch, frames, n_mels) -> encoder states (batch, frames / 4, d_model) and their lengths."""

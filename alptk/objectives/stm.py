@@ -20,7 +20,7 @@ from alptk.objectives.base import OBJECTIVES, Objective
 @dataclass
 class STMConfig:
     temperature: float = 0.07  # initial value; learned
-    binary_weight: float = 1.0
+    binary_weight: float = 1.0  # 0: no binary head (and no decoder pass)
 
 
 @OBJECTIVES.register("stm")
@@ -32,17 +32,19 @@ class SpeechTextMatching(Objective):
     def __init__(self, model: ALPModel, config: STMConfig, tokenizer: Tokenizer):
         super().__init__(model, config, tokenizer)
         self.log_temperature = nn.Parameter(torch.tensor(math.log(config.temperature)))
-        self.classifier = nn.Linear(model.config.d_model, 1)
+        self.classifier = nn.Linear(model.config.d_model, 1) if config.binary_weight else None
 
     def forward(self, model: ALPModel, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         memory, memory_lengths = model.encode_speech(batch.feats, batch.feat_lengths)
-        speech = model.speech_matching(memory, memory_lengths)
-        text = model.text_matching(model.encode_text(batch.tokens, batch.token_lengths), batch.token_lengths)
+        speech = model.match_speech(memory, memory_lengths)
+        text = model.match_text(batch.tokens, batch.token_lengths)
         similarity = speech @ text.T
         logits = similarity / self.log_temperature.exp().clamp(min=1e-3)
         labels = torch.arange(len(speech), device=speech.device)
         contrastive = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
-        recall = (logits.argmax(dim=1) == labels).float().mean()
+        metrics = {"contrastive": contrastive.detach(), "recall@1": (logits.argmax(dim=1) == labels).float().mean()}
+        if self.classifier is None:
+            return contrastive, metrics
         # Binary head: each utterance with its own text and with the most similar other text.
         hardest = similarity.detach().masked_fill(torch.eye(len(speech), dtype=torch.bool, device=speech.device), -2)
         negatives = hardest.argmax(dim=1)
@@ -59,5 +61,4 @@ class SpeechTextMatching(Objective):
         binary = F.binary_cross_entropy_with_logits(match_logits, targets)
         binary_accuracy = ((match_logits > 0).float() == targets).float().mean()
         loss = contrastive + self.config.binary_weight * binary
-        metrics = {"contrastive": contrastive.detach(), "binary": binary.detach(), "recall@1": recall.detach()}
-        return loss, {**metrics, "binary_accuracy": binary_accuracy.detach()}
+        return loss, {**metrics, "binary": binary.detach(), "binary_accuracy": binary_accuracy.detach()}

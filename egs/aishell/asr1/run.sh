@@ -8,5 +8,5 @@ set -euo pipefail
     --train_set train --valid_set dev --test_sets "dev test" \
     --speed_perturb_factors "0.9 1.0 1.1" \
     --token_type char --token_size 6000 --token_symbols "" \
-    --pretrain_config "" --finetune_systems "conformer:conf/asr_conformer.yaml" --model_license Apache-2.0 \
+    --pretrain_systems "" --finetune_systems "conformer:conf/asr_conformer.yaml" --model_license Apache-2.0 \
     "$@"

@@ -12,6 +12,6 @@ systems="asr:${MAIN_ROOT}/egs/librispeech/alp1/conf/finetune_asr.yaml:init=null"
     --train_set train_clean_100 --valid_set dev --test_sets "dev_clean dev_other test_clean test_other" \
     --speed_perturb_factors "0.9 1.0 1.1" --audio_format flac \
     --token_type bpe --token_size 5000 --token_sources data/train_clean_100 \
-    --pretrain_config "" --finetune_systems "${systems}" \
+    --pretrain_systems "" --finetune_systems "${systems}" \
     --model_license CC-BY-4.0 \
     "$@"

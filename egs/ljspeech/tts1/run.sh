@@ -42,6 +42,6 @@ fi
 "${MAIN_ROOT}/recipes/alp.sh" \
     --fs 22050 --train_set train --valid_set dev --test_sets test \
     --token_type char --token_size 100 --token_symbols "" \
-    --pretrain_config "" --finetune_systems "${systems}" --tts_asr_model "${asr_model}" \
+    --pretrain_systems "" --finetune_systems "${systems}" --tts_asr_model "${asr_model}" \
     --score_opts --normalize --model_license "${license}" \
     ${args[@]+"${args[@]}"}

@@ -8,6 +8,6 @@ set -euo pipefail
     --train_set train --valid_set dev --test_sets "tst-COMMON tst-HE" \
     --speed_perturb_factors "0.9 1.0 1.1" \
     --token_type bpe --token_size 8000 --token_fields "text text.de" --token_symbols "<en> <de>" \
-    --pretrain_config "" --finetune_systems "asr:conf/asr.yaml st:conf/st.yaml" \
+    --pretrain_systems "" --finetune_systems "asr:conf/asr.yaml st:conf/st.yaml" \
     --model_license CC-BY-NC-ND-4.0 \
     "$@"
