@@ -412,8 +412,10 @@ print(*(n for n, s in yaml.safe_load(open(sys.argv[1]))["streams"].items() if s[
         train_system finetune "curve${sizes[i]}_pretrained" "${curve_config}" ${finetune_args} "${data[@]}" \
             "init=exp/${curve_init}" "max_steps=${steps[i]}"
         # shellcheck disable=SC2086
+        # from scratch: the feature statistics of the whole training set (a subset has none of its own; the
+        # pre-trained system keeps its model's)
         train_system finetune "curve${sizes[i]}_scratch" "${curve_config}" ${finetune_args} "${data[@]}" \
-            init=null "max_steps=$((steps[i] + scratch_steps))" patience=2
+            init=null "cmvn=dump/fbank/${train_dump}/cmvn.ark" "max_steps=$((steps[i] + scratch_steps))" patience=2
     done
     # shellcheck disable=SC2046
     decode_all $(curve_systems)
