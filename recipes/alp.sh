@@ -62,7 +62,8 @@ lm_args=""                 # its config overrides
 kmeans_clusters=0          # > 0: stage 5 fits k-means targets (use with masked_speech quantizer: kmeans)
 kmeans_sets=""             # feature sets to cluster (default: the first of speech_sets)
 # Fine-tuning, decoding, scoring
-finetune_systems=""        # "name:config[:key=value,...] ...": exp/<name> trained by `alptk finetune` (in order)
+finetune_systems=""        # "name:config[:key=value,...] ...": exp/<name> trained by `alptk finetune` (in order;
+                           # a comma within [a,list] stays in its value)
 finetune_args=""           # overrides for every system, after its own, e.g. "max_steps=100"
 decode_config=conf/decode.yaml        # decoding options (beam, ctc_weight, ...; absent file: the defaults)
 lm_decode_config=conf/decode_lm.yaml  # those of the systems decoded with exp/lm (absent: decode_config's)
@@ -221,8 +222,10 @@ train_systems() {  # `alptk $1` of each "name:config[:key=value,...]" entry afte
     for entry in "$@"; do
         name=${entry%%:*}; rest=${entry#*:}; config=${rest%%:*}; overrides=""
         [ "${rest}" != "${config}" ] && overrides=${rest#*:}
+        # commas separate overrides, except within a [list]
+        overrides=$(sed -E ':a;s/(\[[^],]*),([^]]*\])/\1\x01\2/;ta;s/,/ /g;s/\x01/,/g' <<<"${overrides}")
         # shellcheck disable=SC2086
-        train_system "${command}" "${name}" "${config}" ${overrides//,/ } ${args}
+        train_system "${command}" "${name}" "${config}" ${overrides} ${args}
     done
 }
 

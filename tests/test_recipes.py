@@ -28,6 +28,12 @@ def test_template_help_and_unknown_option(tmp_path: Path):
     curve = run_recipe(work, "--stage", "11")
     assert curve.returncode == 0 and "Stage 11: labelled-data curve\n" in curve.stdout
     assert "nothing to do: curve_sizes is empty" in curve.stdout and "finished stages 11-11" in curve.stdout
+    systems = "x:conf/asr.yaml:freeze.parts=[frontend,speech_encoder],no_such_key=1"  # a comma within a [list] stays
+    training = run_recipe(work, "--stage", "7", "--stop_stage", "7", "--finetune_systems", systems)
+    assert "training x (alptk finetune, conf/asr.yaml, freeze.parts=[frontend,speech_encoder] no_such_key=1)" in (
+        training.stdout
+    )
+    assert training.returncode != 0 and "unknown key 'no_such_key'" in training.stderr, training.stderr
     last = run_recipe(work, "--stage", "10", "--finetune_systems", "")  # no system: nothing to pack
     assert last.returncode == 0 and "Successfully finished stages 10-10" in last.stdout, last.stderr
     missing = run_recipe(work, "--stage", "3", "--stop_stage", "3")  # stage 2 never ran: no dump/raw
