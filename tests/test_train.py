@@ -271,6 +271,10 @@ def test_patience_stops_early_and_stays_stopped(workdir: Path, tmp_path: Path):
     rerun = finished_run()  # finds the run finished, not a run to continue
     assert f"resuming {exp} from step 12" in rerun and "stopping early" not in rerun
     assert (exp / "metrics.jsonl").read_text() == metrics and (exp / ckpt.CHECKPOINT).read_bytes() == checkpoint
+    budget = write_config(tmp_path / "budget.yaml", {**frozen, "max_steps": 12})  # patience runs out at the last step
+    ended = run_alptk("pretrain", "--config", str(budget), "--exp", str(tmp_path / "budget"), "--device", "cpu")
+    assert ended.returncode == 0 and "stopping early" not in ended.stderr, ended.stderr
+    assert not yaml.safe_load((tmp_path / "budget" / "summary.yaml").read_text())["stopped_early"]
 
 
 def test_config_errors(workdir: Path, tmp_path: Path):

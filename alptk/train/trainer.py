@@ -598,7 +598,7 @@ class Trainer:
                 tensors = self.model.state_dict()
                 ckpt.save_weights(self.exp / SNAPSHOTS / f"step{self.step}.safetensors", tensors)
         self.stale = 0 if self.best[0][1] == self.step else self.stale + 1
-        if self.config.patience and self.stale >= self.config.patience:
+        if self.config.patience and self.stale >= self.config.patience and self.step < self.config.max_steps:
             self.stopped = True
             if self.runtime.main:
                 log(f"step {self.step}: no better {metric} in {self.stale} validations: stopping early")
