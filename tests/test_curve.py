@@ -1,5 +1,5 @@
 """RESULTS.md's labelled-data curve and pre-training column, from experiment directories as training, decoding and
-scoring leave them (summary.yaml, train.yaml, decode*/decode.yaml and result.json), through `alptk results`."""
+scoring leave them (summary.yaml, train.yaml, decode*/result.json), through `alptk results`."""
 
 from __future__ import annotations
 
@@ -68,7 +68,6 @@ def experiment(
     if wer is not None:
         decode = exp / DECODE
         decode.mkdir()
-        (decode / "decode.yaml").write_text(yaml.safe_dump({"task": task, "options": {"beam": 10, "lm": lm}}))
         table = {"Snt": 10, "Wrd": 50, "Corr": 100 - wer, "Sub": wer, "Del": 0.0, "Ins": 0.0, "Err": wer, "S.Err": 50.0}
         result: dict[str, Any] = {
             "task": task,
@@ -76,6 +75,7 @@ def experiment(
             "test_set": "test",
             "decode": DECODE,
             "rtf": 0.01,
+            "lm": lm,
             "scores": {"WER": wer, "CER": wer / 2},
             "tables": {"WER": table, "CER": {**table, "Err": wer / 2}},
         }

@@ -33,7 +33,6 @@ from alptk.version import __version__
 
 RESULT = "result.json"
 SUMMARY = "summary.yaml"  # what the trainer writes when an experiment is done
-DECODE_OPTIONS = "decode.yaml"  # beside result.json: what alptk decode wrote (alptk.inference.decode.DECODE_INFO)
 CURVE_PLOT = ".curve.png"  # RESULTS.md's labelled-data curve: RESULTS.curve.png
 COUNT_COLUMNS = ("Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err")
 
@@ -166,9 +165,9 @@ def read_system(exp: Path) -> dict[str, Any]:
     }
 
 
-def labelled_utterances(exp: Path) -> int:
-    """The utterances of an experiment's paired streams (its training data dirs, read from ``train.yaml``)."""
-    streams = load_yaml(exp / "train.yaml").get("streams", {})
+def labelled_utterances(exp: Path, config: dict[str, Any]) -> int:
+    """The utterances of an experiment's paired streams (the data dirs of its ``train.yaml``, ``config``)."""
+    streams = config.get("streams", {})
     dirs = [path for stream in streams.values() if stream["kind"] == "paired" for path in stream["data"]]
     if not dirs:
         raise DataError("no paired stream: no labelled utterances to count", exp / "train.yaml")
@@ -184,23 +183,22 @@ def curve_point(exp: Path, metric: str | None) -> dict[str, Any]:
     metric = metric or next((name for result in system["results"] for name in result["tables"]), None)
     if metric is None:
         raise DataError("no error rate (WER, CER) for the labelled-data curve", exp)
+    config = load_yaml(exp / "train.yaml")
     budget = {
         "exp": system["name"],
         "steps": system["steps"],
-        "max_steps": load_yaml(exp / "train.yaml")["max_steps"],
+        "max_steps": config["max_steps"],
         "stopped_early": system.get("stopped_early", False),
     }
     decodings = {}
     for result in system["results"]:
         if metric not in result["tables"]:
             raise DataError(f"no {metric}: the curve's systems need one error rate", exp / result["decode"] / RESULT)
-        options = exp / result["decode"] / DECODE_OPTIONS
-        lm = load_yaml(options).get("options", {}).get("lm") if options.is_file() else None
-        decodings[result["decode"]] = {**budget, "error": result["tables"][metric]["Err"], "lm": lm}
+        decodings[result["decode"]] = {**budget, "error": result["tables"][metric]["Err"], "lm": result.get("lm")}
     init = recipe_path(exp, system["init"]) / "train.yaml" if system["init"] else None
     return {
         "metric": metric,
-        "labelled_utterances": labelled_utterances(exp),
+        "labelled_utterances": labelled_utterances(exp, config),
         "pretraining": system["pretraining"] if init else None,
         "pretraining_steps": load_yaml(init)["max_steps"] if init and init.is_file() else None,
         "decodings": decodings,

@@ -62,6 +62,7 @@ def score_dir(decode: Path, ref_dir: Path | None = None, normalize: bool = False
         "test_set": ref_dir.name,
         "decode": decode.name,
         "rtf": info["rtf"],
+        "lm": info.get("options", {}).get("lm"),  # the language model fused in, if any
         "scores": scored.scores,
         "tables": scored.tables,
     }
